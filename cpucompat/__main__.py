@@ -1,0 +1,5 @@
+"""``python -m cpucompat``."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,238 @@
+"""Decode a ``Dump`` into named features and levelled scalar fields.
+
+A note on the three views a fingerprint keeps. *Raw CPUID* is what the hardware (or the
+hypervisor below us) reports, and it is what a guest sees; it is the truth for migration.
+*XCR0* says which register states the OS enabled: a CPU may report AVX while the OS has not
+enabled YMM state, so the OS-dependent bits (OSXSAVE 1.ECX[27], OSPKE 7.ECX[4]) describe the
+running kernel, not the CPU, and are flagged rather than trusted. *The kernel's view*
+(/proc/cpuinfo) is filtered and renamed: Linux hides bits it has disabled (e.g. "RDSEED32 is
+broken. Disabling the corresponding CPUID bit." on some AMD parts) and adds synthetic flags
+(constant_tsc, rep_good); an input that has only that view is decoded in degraded mode.
+
+Bits are never read from a leaf above the maximum the CPU reports for its range (Intel
+echoes the highest basic leaf there), nor from a subleaf above the count a leaf reports, nor
+from a vendor-specific leaf range of another vendor.
+
+For a multi-CPU dump, ``features`` is what all CPUs share, and a warning lists per-CPU
+differences (hybrid P/E cores, mixed microcode, BIOS settings applied to some sockets only).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+from . import cpuid_fields as cf
+from .dump import CpuLeaves, Dump, KernelCpu
+from .errors import InputError
+from .features import Feature, feature_table
+
+#: Leaf ranges (inclusive) that only one vendor family defines.
+VENDOR_LEAVES = (
+    (0x80000009, 0x8000FFFF, "amd"),  # Intel stops at 0x80000008
+    (cf.CENTAUR_BASE, cf.CENTAUR_BASE + 0xFFFF, "centaur"),
+)
+#: Fields that must agree on every CPU of one host; a difference is warned about.
+CONSISTENCY_FIELDS = ("signature", "max_basic_leaf", "max_extended_leaf", "phys_addr_bits",
+                      "virt_addr_bits", "xcr0_supported", "core_type", "microcode")
+
+
+@dataclass
+class CpuDecode:
+    """One logical CPU, decoded."""
+
+    index: int
+    vendor: str
+    family: int | None
+    model: int | None
+    stepping: int | None
+    brand: str
+    features: frozenset[str]
+    fields: dict
+
+
+@dataclass
+class Decoded:
+    """A whole input, decoded: what every CPU shares, plus the per-CPU detail."""
+
+    path: str
+    format: str
+    vendor: str
+    family: int | None
+    model: int | None
+    stepping: int | None
+    brand: str
+    features: frozenset[str]
+    fields: dict
+    per_cpu: list[CpuDecode]
+    warnings: list[str] = field(default_factory=list)
+    degraded: bool = False
+    name: str = ""
+
+    @property
+    def vendor_family(self) -> str:
+        return cf.vendor_families().get(self.vendor, "other")
+
+
+def _vendor_allows(leaf: int, vendor_family: str) -> bool:
+    return all(not lo <= leaf <= hi or vendor_family == owner for lo, hi, owner in VENDOR_LEAVES)
+
+
+@lru_cache(maxsize=65536)
+def _features_in_register(location: tuple[int, int, str], value: int) -> frozenset[str]:
+    return frozenset(f.name for f in feature_table().by_location[location] if value >> f.bit & 1)
+
+
+def cpu_features(cpu: CpuLeaves, ranges: cf.LeafRanges) -> frozenset[str]:
+    """Canonical names of the features whose bits are set in valid leaves of one CPU."""
+    found: set[str] = set()
+    for location in feature_table().by_location:
+        leaf, subleaf, register = location
+        if not (ranges.leaf_valid(leaf) and cf.subleaf_valid(cpu, leaf, subleaf)
+                and _vendor_allows(leaf, ranges.vendor_family)):
+            continue
+        value = cpu.reg(leaf, subleaf, register)
+        if value:
+            found |= _features_in_register(location, value)
+    return frozenset(found)
+
+
+def _os_dependent(features: frozenset[str]) -> list[str]:
+    table = feature_table()
+    return sorted(n for n in features if table.by_name[n].kind == "os")
+
+
+def decode_cpu(cpu: CpuLeaves, kernel: KernelCpu | None = None) -> CpuDecode:
+    """Decode one logical CPU's raw leaves."""
+    ranges = cf.leaf_ranges(cpu)
+    raw_eax, family, model, stepping = cf.signature(cpu)
+    phys, virt = cf.address_bits(cpu, ranges)
+    features = cpu_features(cpu, ranges)
+    fields = {
+        "signature": f"{raw_eax:#010x}",
+        "max_basic_leaf": ranges.max_basic,
+        "max_extended_leaf": ranges.max_extended if ranges.max_extended >= cf.EXTENDED_BASE else None,
+        "max_hypervisor_leaf": ranges.max_hypervisor if ranges.max_hypervisor >= cf.HYPERVISOR_BASE else None,
+        "phys_addr_bits": phys,
+        "virt_addr_bits": virt,
+        "hypervisor": cf.hypervisor(cpu, ranges),
+        "core_type": cf.core_type(cpu, ranges),
+        "xcr0": cpu.xcr0,
+        "os_dependent": _os_dependent(features),
+        "microcode": kernel.microcode if kernel else None,
+        **cf.xsave_state(cpu, ranges),
+    }
+    return CpuDecode(cpu.index, cf.vendor_string(cpu), family, model, stepping,
+                     cf.brand_string(cpu, ranges), features, fields)
+
+
+def decode_kernel_cpu(kernel: KernelCpu) -> CpuDecode:
+    """Degraded decode of one CPU from the kernel's flags alone."""
+    linux = feature_table().by_vocabulary["linux"]
+    features = {linux[flag].name for flag in kernel.flags if flag in linux}
+    fields = {"signature": None, "microcode": kernel.microcode or None,
+              "os_dependent": _os_dependent(frozenset(features))}
+    return CpuDecode(kernel.index, kernel.vendor_id, kernel.family, kernel.model, kernel.stepping,
+                     kernel.model_name, frozenset(features), fields)
+
+
+def _ranges_text(indexes: list[int]) -> str:
+    spans, start = [], None
+    for i, index in enumerate(indexes):
+        if start is None:
+            start = index
+        if i + 1 == len(indexes) or indexes[i + 1] != index + 1:
+            spans.append(str(start) if start == index else f"{start}-{index}")
+            start = None
+    return ",".join(spans)
+
+
+def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:
+    """One warning per field or feature on which the CPUs of this input disagree."""
+    warnings = []
+    for name in CONSISTENCY_FIELDS:
+        groups: dict[object, list[int]] = {}
+        for cpu in per_cpu:
+            groups.setdefault(cpu.fields.get(name), []).append(cpu.index)
+        if len(groups) > 1:
+            detail = "; ".join(f"{value!s} on CPUs {_ranges_text(cpus)}" for value, cpus in groups.items())
+            warnings.append(f"CPUs differ in {name}: {detail}")
+    everywhere = frozenset.intersection(*(c.features for c in per_cpu))
+    uneven: dict[str, list[int]] = {}
+    for cpu in per_cpu:
+        for name in cpu.features - everywhere:
+            uneven.setdefault(name, []).append(cpu.index)
+    for name, cpus in sorted(uneven.items()):
+        warnings.append(f"feature {name} only on CPUs {_ranges_text(cpus)} of {len(per_cpu)}; left out")
+    return warnings
+
+
+def _shared_fields(per_cpu: list[CpuDecode]) -> dict:
+    """Host-level fields: CPU 0's, with the levelling fields lowered to the weakest CPU."""
+    fields = dict(per_cpu[0].fields)
+    for name in ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits", "virt_addr_bits"):
+        values = [c.fields.get(name) for c in per_cpu]
+        fields[name] = None if None in values else min(values)
+    for name in ("xcr0_supported", "xss_supported"):
+        values = [c.fields.get(name) for c in per_cpu]
+        if None not in values:
+            fields[name] = _and_all(values)
+    return fields
+
+
+def _and_all(values: list[int]) -> int:
+    result = values[0]
+    for value in values[1:]:
+        result &= value
+    return result
+
+
+def decode(dump: Dump) -> Decoded:
+    """Decode every CPU of a dump; the host's features are those all its CPUs share."""
+    if dump.cpus:
+        kernels = {k.index: k for k in dump.kernel}
+        per_cpu = [decode_cpu(cpu, kernels.get(cpu.index)) for cpu in dump.cpus]
+    elif dump.kernel:
+        per_cpu = [decode_kernel_cpu(k) for k in dump.kernel]
+    else:
+        raise InputError(dump.path, "no CPU found in this input")
+    warnings = _difference_warnings(per_cpu) if len(per_cpu) > 1 else []
+    if dump.degraded:
+        warnings.insert(0, "degraded input: /proc/cpuinfo flags only, filtered by the kernel; "
+                           "scalar fields unknown")
+    first = per_cpu[0]
+    return Decoded(
+        path=dump.path, format=dump.format, vendor=first.vendor, family=first.family,
+        model=first.model, stepping=first.stepping, brand=first.brand,
+        features=frozenset.intersection(*(c.features for c in per_cpu)),
+        fields=_shared_fields(per_cpu), per_cpu=per_cpu, warnings=warnings,
+        degraded=dump.degraded, name=dump.name,
+    )
+
+
+def _json_fields(fields: dict) -> dict:
+    out = dict(fields)
+    for name in ("xcr0_supported", "xss_supported", "xcr0"):
+        if out.get(name) is not None:
+            out[name] = f"{out[name]:#x}"
+    return out
+
+
+def to_json(decoded: Decoded, vocabulary: str = "canonical", per_cpu: bool = False) -> dict:
+    """The documented JSON shape of ``cpucompat decode --json``."""
+    table = feature_table()
+    document = {
+        "input": decoded.path, "format": decoded.format, "vendor": decoded.vendor,
+        "family": decoded.family, "model": decoded.model, "stepping": decoded.stepping,
+        "brand": decoded.brand, "cpus": len(decoded.per_cpu), "names": vocabulary,
+        "features": table.names(decoded.features, vocabulary),
+        "fields": _json_fields(decoded.fields), "warnings": decoded.warnings,
+    }
+    if per_cpu:
+        document["per_cpu"] = [
+            {"cpu": c.index, "vendor": c.vendor, "family": c.family, "model": c.model,
+             "stepping": c.stepping, "features": table.names(c.features, vocabulary),
+             "fields": _json_fields(c.fields)}
+            for c in decoded.per_cpu
+        ]
+    return document
