@@ -1,0 +1,410 @@
+"""The named baselines (baselines/*.json) and the loader cpucompat.baselines.
+
+Three groups: the files themselves (schema, formatting, names, dependency closure, parent
+links), the loader API, and acceptance against real CPUs and libvirt's model files, which are
+read in place from ../shared/reference and skipped cleanly when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+import defusedxml.ElementTree as ElementTree
+import jsonschema
+import pytest
+
+from cpucompat import baselines
+from cpucompat.baselines import Baseline, UnknownBaseline
+from cpucompat.errors import CpuCompatError
+from cpucompat.features import feature_table
+
+REPO = Path(__file__).resolve().parents[1]
+BASELINE_DIR = REPO / "baselines"
+REFERENCE = REPO.parent / "shared" / "reference"
+INSTLATX64 = "dumps/instlatx64"
+CPUTESTDATA = "libvirt/cputestdata"
+CPU_MAP = "libvirt/cpu_map"
+FILES = {kind: BASELINE_DIR / f"{kind}.json" for kind in baselines.KINDS}
+
+#: libvirt cpu_map models that are not upstream QEMU models, so qemu.json leaves them out.
+NOT_QEMU_MODELS = {"pentiumpro", "cpu64-rhel5", "cpu64-rhel6"}
+
+#: Highest EVC mode of real server CPUs: InstLatx64 dumps, by file name.
+EVC_INSTLATX64 = {
+    # Rev. C SledgeHammer (130 nm): no SSE3 nor LAHF in 64-bit mode; EVC starts at Rev. E.
+    "AuthenticAMD0000F5A_K8_Sledgehammer_CPUID.txt": None,
+    "AuthenticAMD0100F42_K10_Shanghai_CPUID.txt": "amd-greyhound",
+    "AuthenticAMD0600F12_K15_Interlagos_CPUID3.txt": "amd-bulldozer",
+    "AuthenticAMD0600F20_K15_AbuDhabi_CPUID2.txt": "amd-piledriver",
+    "AuthenticAMD0800F12_K17_Zen_CPUID.txt": "amd-zen",
+    "AuthenticAMD0830F10_K17_Rome_CPUID2.txt": "amd-zen2",
+    "AuthenticAMD0A00F11_K19_Milan_CPUID1.txt": "amd-zen3",
+    "AuthenticAMD0A10F11_K19_Genoa_02_CPUID.txt": "amd-zen4",
+    "AuthenticAMD0B00F21_K20_Turin_01_CPUID.txt": "amd-zen4",
+    "GenuineIntel00006F6_Merom_CPUID.txt": "intel-merom",
+    "GenuineIntel00106E5_Lynnfield_CPUID.txt": "intel-nehalem",
+    "GenuineIntel00206A7_SandyBridge_CPUID.txt": "intel-sandybridge",
+    "GenuineIntel00306F2_HaswellEP_00_CPUID.txt": "intel-haswell",
+    "GenuineIntel0050654_SkylakeXeon_CPUID9.txt": "intel-skylake",
+    "GenuineIntel0050657_CascadeLakeSP_CPUID1.txt": "intel-cascadelake",
+    "GenuineIntel00606A6_ICX_CPUID3.txt": "intel-icelake",
+    "GenuineIntel00806F8_SapphireRapids_05_CPUID.txt": "intel-sapphirerapids",
+    "GenuineIntel00C06F2_EmeraldRapids_03_CPUID.txt": "intel-sapphirerapids",
+    # Client parts without AVX-512 stop at Broadwell.
+    "GenuineIntel0090672_AlderLake_01_LC_BC_CPUID.txt": "intel-broadwell",
+    "GenuineIntel00A0654_CometLake_CPUID.txt": "intel-broadwell",
+    # Other vendors: EVC modes are Intel or AMD only.
+    "HygonGenuine0900F02_Hygon_CPUID.txt": None,
+    "CentaurHauls00507B3_KX40000_01_CPUID.txt": None,
+}
+
+#: The same for libvirt's raw CPUID dumps (tests/cputestdata/x86_64-cpuid-<CPU>.xml).
+EVC_LIBVIRT = {
+    "Core2-E6850": "intel-merom",
+    "Xeon-X5460": "intel-penryn",
+    "Xeon-W3520": "intel-nehalem",
+    "Core-i5-650": "intel-westmere",
+    "Xeon-E7-4820": "intel-westmere",
+    "Pentium-P6100": "intel-merom",  # Westmere Pentium with SSE4.x and AES-NI fused off
+    "Core-i5-2500": "intel-sandybridge",
+    "Core-i7-2600": "intel-sandybridge",
+    "Core-i7-2600-xsaveopt": "intel-sandybridge",
+    "Core-i7-3520M": "intel-ivybridge",
+    "Core-i7-3770": "intel-ivybridge",
+    "Core-i5-4670T": "intel-haswell",  # no leaf 0Dh subleaf 1 in the dump
+    "Core-i7-4600U": "intel-haswell",
+    "Xeon-E5-2609-v3": "intel-haswell",
+    "Xeon-E5-2650-v3": "intel-haswell",
+    "Core-i7-5600U": "intel-broadwell",
+    "Xeon-E5-2623-v4": "intel-broadwell",
+    "Xeon-E5-2650-v4": "intel-broadwell",
+    "Core-i5-6600": "intel-broadwell",
+    "Xeon-E3-1245-v5": "intel-broadwell",
+    "Xeon-Gold-6130": "intel-skylake",
+    "Xeon-Gold-6148": "intel-skylake",
+    "Xeon-Platinum-8268": "intel-cascadelake",
+    "Ice-Lake-Server": "intel-icelake",
+    "Opteron-2350": "amd-greyhound",
+    "Phenom-B95": None,  # NX disabled by the firmware
+    "Opteron-6234": "amd-bulldozer",
+    "A10-5800K": "amd-piledriver",
+    "EPYC-7601-32-Core": "amd-zen",
+    "Ryzen-7-1800X-Eight-Core": "amd-zen",
+    "EPYC-7502-32-Core": "amd-zen2",
+    "Hygon-C86-7185-32-core": None,
+}
+
+#: Highest x86-64 psABI level of a few InstLatx64 dumps.
+PSABI_INSTLATX64 = {
+    "GenuineIntel00006F6_Merom_CPUID.txt": "x86-64",
+    "GenuineIntel00206A7_SandyBridge_CPUID.txt": "x86-64-v2",
+    "GenuineIntel00306F2_HaswellEP_00_CPUID.txt": "x86-64-v3",
+    "GenuineIntel0050654_SkylakeXeon_CPUID9.txt": "x86-64-v4",
+    "AuthenticAMD0100F42_K10_Shanghai_CPUID.txt": "x86-64",
+    "AuthenticAMD0600F12_K15_Interlagos_CPUID3.txt": "x86-64-v2",
+    "AuthenticAMD0800F12_K17_Zen_CPUID.txt": "x86-64-v3",
+    "AuthenticAMD0A10F11_K19_Genoa_02_CPUID.txt": "x86-64-v4",
+}
+
+
+def reference(relative: str) -> Path:
+    """A path under ../shared/reference; a clean skip when it is not there."""
+    if not REFERENCE.is_dir():
+        pytest.skip("../shared/reference not available")
+    path = REFERENCE / relative
+    if not path.exists():
+        pytest.skip(f"../shared/reference/{relative} not available")
+    return path
+
+
+def document(kind: str) -> dict:
+    return json.loads(FILES[kind].read_text(encoding="utf-8"))
+
+
+def entries(kind: str) -> list[dict]:
+    return document(kind)["baselines"]
+
+
+def all_entries() -> list[tuple[str, dict]]:
+    return [(kind, entry) for kind in baselines.KINDS for entry in entries(kind)]
+
+
+# --- the files -------------------------------------------------------------------------
+
+
+def test_schema_is_a_valid_draft_2020_12_schema():
+    schema = json.loads((BASELINE_DIR / "schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_file_matches_schema_and_its_kind(kind):
+    schema = json.loads((BASELINE_DIR / "schema.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(document(kind))
+    assert document(kind)["kind"] == kind
+
+
+@pytest.mark.parametrize("name", ["schema.json", *(f"{kind}.json" for kind in baselines.KINDS)])
+def test_file_is_canonically_formatted(name):
+    text = (BASELINE_DIR / name).read_text(encoding="utf-8")
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
+
+
+def test_keys_are_unique_across_files():
+    keys = [entry["key"] for _, entry in all_entries()]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_feature_lists_are_sorted(kind):
+    for entry in entries(kind):
+        for field in ("features", "removes", "unmet_dependencies", "libvirt_removed", "msr_features"):
+            values = entry.get(field, [])
+            assert values == sorted(set(values)), (entry["key"], field)
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_every_feature_name_is_canonical(kind):
+    known = feature_table().by_name
+    for entry in entries(kind):
+        named = [*entry["features"], *entry.get("removes", []), *entry.get("libvirt_removed", []),
+                 *(item["feature"] for item in entry.get("left_out", []))]
+        assert sorted(set(named) - set(known)) == [], entry["key"]
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_features_are_closed_under_dependencies(kind):
+    """Every feature comes with what it depends on, except where a QEMU model documents otherwise."""
+    requires = feature_table().requires
+    for entry in entries(kind):
+        features = set(entry["features"])
+        unmet = sorted(name for name in features if not requires.get(name, frozenset()) <= features)
+        assert unmet == entry.get("unmet_dependencies", []), entry["key"]
+    assert kind == "qemu" or not any("unmet_dependencies" in entry for entry in entries(kind))
+
+
+@pytest.mark.parametrize("kind", ["evc", "psabi"])
+def test_evc_and_psabi_require_only_cpu_features(kind):
+    """No OS-dependent, security/mitigation, virtualisation or informational bits."""
+    table = feature_table()
+    for entry in entries(kind):
+        kinds = {name: table.by_name[name].kind for name in entry["features"]}
+        assert {n: k for n, k in kinds.items() if k != "isa"} == {}, entry["key"]
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_left_out_features_are_not_required(kind):
+    for entry in entries(kind):
+        assert not {i["feature"] for i in entry.get("left_out", [])} & set(entry["features"]), entry["key"]
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_parents_exist_in_the_same_file_with_the_same_vendor(kind):
+    by_key = {entry["key"]: entry for entry in entries(kind)}
+    for entry in entries(kind):
+        if entry["parent"] is not None:
+            assert entry["parent"] in by_key, entry["key"]
+            assert by_key[entry["parent"]]["vendor"] == entry["vendor"], entry["key"]
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_child_keeps_its_parents_features_except_documented_removals(kind):
+    by_key = {entry["key"]: entry for entry in entries(kind)}
+    for entry in entries(kind):
+        if entry["parent"] is None:
+            assert "removes" not in entry, entry["key"]
+            continue
+        dropped = set(by_key[entry["parent"]]["features"]) - set(entry["features"])
+        assert sorted(dropped) == entry.get("removes", []), entry["key"]
+
+
+@pytest.mark.parametrize("kind", ["evc", "psabi"])
+def test_evc_modes_and_psabi_levels_are_strict_supersets(kind):
+    by_key = {entry["key"]: entry for entry in entries(kind)}
+    for entry in entries(kind):
+        if entry["parent"] is not None:
+            assert set(by_key[entry["parent"]]["features"]) < set(entry["features"]), entry["key"]
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_levels_increase_along_parent_links(kind):
+    by_key = {entry["key"]: entry for entry in entries(kind)}
+    for entry in entries(kind):
+        if entry["parent"] is not None:
+            assert by_key[entry["parent"]]["level"] < entry["level"], entry["key"]
+
+
+@pytest.mark.parametrize("kind", baselines.KINDS)
+def test_levels_are_unique_among_what_one_cpu_can_match(kind):
+    """One level per vendor, vendor-neutral baselines included, so 'highest' is never a tie."""
+    for vendor in {entry["vendor"] for entry in entries(kind)}:
+        levels = [e["level"] for e in entries(kind) if e["vendor"] in (vendor, None)]
+        assert len(levels) == len(set(levels)), vendor
+
+
+def test_evc_modes_are_vmware_keys_in_level_order():
+    intel = [e["key"] for e in entries("evc") if e["vendor"] == "GenuineIntel"]
+    amd = [e["key"] for e in entries("evc") if e["vendor"] == "AuthenticAMD"]
+    assert intel[:9] == ["intel-merom", "intel-penryn", "intel-nehalem", "intel-westmere", "intel-sandybridge",
+                         "intel-ivybridge", "intel-haswell", "intel-broadwell", "intel-skylake"]
+    assert amd[:8] == ["amd-rev-e", "amd-rev-f", "amd-greyhound-no3dnow", "amd-greyhound", "amd-bulldozer",
+                       "amd-piledriver", "amd-steamroller", "amd-zen"]
+    by_key = {e["key"]: e for e in entries("evc")}
+    assert by_key["amd-bulldozer"]["parent"] == "amd-greyhound-no3dnow"  # the B track starts at A2 = B0
+    assert all(e["reconstructed"] and e["notes"] for e in entries("evc"))
+
+
+def test_psabi_levels_are_the_documented_lists():
+    by_key = {e["key"]: set(e["features"]) for e in entries("psabi")}
+    assert by_key["x86-64"] == {"cmov", "cx8", "fpu", "fxsr", "mmx", "sse", "sse2", "lm"}
+    assert by_key["x86-64-v2"] - by_key["x86-64"] == {"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "pni", "ssse3"}
+    assert by_key["x86-64-v3"] - by_key["x86-64-v2"] == {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm",
+                                                         "movbe", "xsave"}
+    assert by_key["x86-64-v4"] - by_key["x86-64-v3"] == {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
+
+
+def test_qemu_models_have_versioned_names_and_version_parents():
+    by_key = {e["key"]: e for e in entries("qemu")}
+    for key, entry in by_key.items():
+        assert entry["qemu_name"] == key
+        base, version = key.rsplit("-v", 1)
+        expected = f"{base}-v{int(version) - 1}" if int(version) > 1 else None
+        assert entry["parent"] == expected, key
+
+
+def test_qemu_msr_features_are_not_cpuid_features():
+    libvirt_cpuid = feature_table().by_vocabulary["libvirt"]
+    for entry in entries("qemu"):
+        assert not set(entry["msr_features"]) & set(libvirt_cpuid), entry["key"]
+
+
+# --- the loader ------------------------------------------------------------------------
+
+
+def test_load_baselines_by_kind_and_all():
+    for kind in baselines.KINDS:
+        loaded = baselines.load_baselines(kind)
+        assert [b.key for b in loaded] == [e["key"] for e in entries(kind)]
+        assert all(isinstance(b, Baseline) and b.kind == kind for b in loaded)
+    assert len(baselines.load_baselines()) == sum(len(entries(k)) for k in baselines.KINDS)
+    assert len(set(baselines.load_baselines())) == len(baselines.load_baselines())  # hashable, distinct
+
+
+def test_load_baselines_rejects_an_unknown_kind():
+    with pytest.raises(CpuCompatError, match="unknown baseline kind"):
+        baselines.load_baselines("vmware")
+
+
+def test_get_by_key_and_by_libvirt_name():
+    assert baselines.get("intel-haswell").label == 'Intel "Haswell" Generation'
+    assert baselines.get("x86-64-v3").vendor is None
+    assert baselines.get("Skylake-Server-IBRS").key == "Skylake-Server-v2"
+    assert baselines.get("Nehalem").key == "Nehalem-v1"
+
+
+def test_get_unknown_key_suggests_close_names():
+    with pytest.raises(UnknownBaseline) as caught:
+        baselines.get("intel-haswel")
+    assert isinstance(caught.value, CpuCompatError) and isinstance(caught.value, KeyError)
+    assert "intel-haswell" in str(caught.value)
+    assert str(caught.value).startswith("unknown baseline 'intel-haswel'")
+
+
+def test_missing_for_lists_what_a_host_lacks():
+    haswell = baselines.get("intel-haswell")
+    assert baselines.missing_for(haswell, haswell.features) == []
+    assert baselines.missing_for(haswell, haswell.features - {"avx2", "fma"}) == ["avx2", "fma"]
+
+
+def test_highest_satisfied_picks_the_top_mode_of_the_vendor():
+    haswell = baselines.get("intel-haswell").features
+    assert baselines.highest_satisfied(haswell, "GenuineIntel", "evc").key == "intel-haswell"
+    assert baselines.highest_satisfied(haswell - {"avx2"}, "GenuineIntel", "evc").key == "intel-ivybridge"
+    assert baselines.highest_satisfied(haswell, "AuthenticAMD", "evc") is None  # no AMD MMX extensions
+    assert baselines.highest_satisfied(haswell, "GenuineIntel", "psabi").key == "x86-64-v3"
+    assert baselines.highest_satisfied(haswell, "HygonGenuine", "psabi").key == "x86-64-v3"
+    assert baselines.highest_satisfied({"fpu", "sse"}, "GenuineIntel", "evc") is None
+
+
+def test_parent_of_walks_back_to_the_root():
+    chain, baseline = [], baselines.get("x86-64-v4")
+    while baseline is not None:
+        chain.append(baseline.key)
+        baseline = baselines.parent_of(baseline)
+    assert chain == ["x86-64-v4", "x86-64-v3", "x86-64-v2", "x86-64"]
+
+
+# --- acceptance against real CPUs ------------------------------------------------------
+
+
+@cache
+def decoded(path: Path):
+    from cpucompat.decode import decode
+    from cpucompat.parsers import read_dump
+
+    return decode(read_dump(path))
+
+
+def highest(path: Path, kind: str) -> str | None:
+    host = decoded(path)
+    best = baselines.highest_satisfied(host.features, host.vendor, kind)
+    return best.key if best else None
+
+
+@pytest.mark.parametrize(("name", "expected"), EVC_INSTLATX64.items())
+def test_evc_mode_of_instlatx64_cpus_is_their_generation(name, expected):
+    assert highest(reference(f"{INSTLATX64}/{name}"), "evc") == expected
+
+
+@pytest.mark.parametrize(("cpu", "expected"), EVC_LIBVIRT.items())
+def test_evc_mode_of_libvirt_cpus_is_their_generation(cpu, expected):
+    assert highest(reference(f"{CPUTESTDATA}/x86_64-cpuid-{cpu}.xml"), "evc") == expected
+
+
+@pytest.mark.parametrize(("name", "expected"), PSABI_INSTLATX64.items())
+def test_psabi_level_of_instlatx64_cpus(name, expected):
+    assert highest(reference(f"{INSTLATX64}/{name}"), "psabi") == expected
+
+
+# --- QEMU models against libvirt's cpu_map, read independently ---------------------------
+
+
+@cache
+def libvirt_feature_locations() -> dict[str, str]:
+    """libvirt feature name -> 'cpuid' or 'msr', from x86_features.xml."""
+    root = ElementTree.parse(reference(f"{CPU_MAP}/x86_features.xml")).getroot()
+    return {f.get("name"): "cpuid" if f.find("cpuid") is not None else "msr" for f in root.iter("feature")}
+
+
+@cache
+def libvirt_model(name: str) -> frozenset[str]:
+    """A model's feature data, ancestors resolved; removed='yes' and added='yes' are not data."""
+    model = ElementTree.parse(reference(f"{CPU_MAP}/x86_{name}.xml")).getroot().find("model")
+    ancestor = model.find("model")
+    data = set(libvirt_model(ancestor.get("name"))) if ancestor is not None else set()
+    for feature in model.findall("feature"):
+        if feature.get("removed") != "yes" and feature.get("added") != "yes":
+            data.add(feature.get("name"))
+    return frozenset(data)
+
+
+@pytest.mark.parametrize("key", [e["key"] for e in entries("qemu")])
+def test_qemu_model_features_equal_libvirts_model_file(key):
+    entry = {e["key"]: e for e in entries("qemu")}[key]
+    data = libvirt_model(entry["libvirt_name"])
+    where = libvirt_feature_locations()
+    libvirt_names = feature_table().by_vocabulary["libvirt"]
+    cpuid = {libvirt_names[name].name for name in data if where[name] == "cpuid"}
+    assert sorted(cpuid) == entry["features"]
+    assert sorted(name for name in data if where[name] == "msr") == entry["msr_features"]
+    for alias in entry.get("libvirt_aliases", []):
+        assert libvirt_model(alias) == data, alias
+
+
+def test_every_qemu_model_in_libvirts_map_is_listed():
+    models = {p.name[4:-4] for p in reference(CPU_MAP).glob("x86_*.xml")} - {"features", "vendors"}
+    listed = {name for e in entries("qemu") for name in (e["libvirt_name"], *e.get("libvirt_aliases", []))}
+    assert models - listed == NOT_QEMU_MODELS
+    assert listed <= models
