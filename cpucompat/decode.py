@@ -19,6 +19,8 @@ differences (hybrid P/E cores, mixed microcode, BIOS settings applied to some so
 
 from __future__ import annotations
 
+import functools
+import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -68,6 +70,7 @@ class Decoded:
     warnings: list[str] = field(default_factory=list)
     degraded: bool = False
     name: str = ""
+    findings: list[dict] = field(default_factory=list)
 
     @property
     def vendor_family(self) -> str:
@@ -97,6 +100,18 @@ def cpu_features(cpu: CpuLeaves, ranges: cf.LeafRanges) -> frozenset[str]:
     return frozenset(found)
 
 
+def _mode_dependent(features: frozenset[str], vendor_family: str) -> tuple[frozenset[str], dict[str, str]]:
+    """Bits whose value depends on the mode the dumping program ran in.
+
+    Intel reports SYSCALL (0x80000001 EDX[11]) only to 64-bit code (Intel SDM Vol. 2A, CPUID:
+    "SYSCALL/SYSRET available in 64-bit mode"), so a dump taken by a 32-bit program on a
+    64-bit CPU lacks it although every 64-bit guest sees it.
+    """
+    if vendor_family == "intel" and "lm" in features and "syscall" not in features:
+        return features | {"syscall"}, {"syscall": "Intel reports it only to 64-bit code; this dump was taken in 32-bit mode"}
+    return features, {}
+
+
 def _os_dependent(features: frozenset[str]) -> list[str]:
     table = feature_table()
     return sorted(n for n in features if table.by_name[n].kind == "os")
@@ -107,7 +122,7 @@ def decode_cpu(cpu: CpuLeaves, kernel: KernelCpu | None = None) -> CpuDecode:
     ranges = cf.leaf_ranges(cpu)
     raw_eax, family, model, stepping = cf.signature(cpu)
     phys, virt = cf.address_bits(cpu, ranges)
-    features = cpu_features(cpu, ranges)
+    features, inferred = _mode_dependent(cpu_features(cpu, ranges), ranges.vendor_family)
     fields = {
         "signature": f"{raw_eax:#010x}",
         "max_basic_leaf": ranges.max_basic,
@@ -119,6 +134,7 @@ def decode_cpu(cpu: CpuLeaves, kernel: KernelCpu | None = None) -> CpuDecode:
         "core_type": cf.core_type(cpu, ranges),
         "xcr0": cpu.xcr0,
         "os_dependent": _os_dependent(features),
+        "inferred": inferred,
         "microcode": kernel.microcode if kernel else None,
         **cf.xsave_state(cpu, ranges),
     }
@@ -176,15 +192,8 @@ def _shared_fields(per_cpu: list[CpuDecode]) -> dict:
     for name in ("xcr0_supported", "xss_supported"):
         values = [c.fields.get(name) for c in per_cpu]
         if None not in values:
-            fields[name] = _and_all(values)
+            fields[name] = functools.reduce(operator.and_, values)
     return fields
-
-
-def _and_all(values: list[int]) -> int:
-    result = values[0]
-    for value in values[1:]:
-        result &= value
-    return result
 
 
 def decode(dump: Dump) -> Decoded:
@@ -206,7 +215,7 @@ def decode(dump: Dump) -> Decoded:
         model=first.model, stepping=first.stepping, brand=first.brand,
         features=frozenset.intersection(*(c.features for c in per_cpu)),
         fields=_shared_fields(per_cpu), per_cpu=per_cpu, warnings=warnings,
-        degraded=dump.degraded, name=dump.name,
+        degraded=dump.degraded, name=dump.name, findings=list(dump.extra.get("findings") or []),
     )
 
 

@@ -1,0 +1,131 @@
+"""Cluster baselines and compatibility verdicts over decoded hosts.
+
+The migration rule: a VM may run on every host whose CPU has each feature the VM was started
+with, and no lower scalar limit (address bits, max leaf, XSAVE state). A cluster baseline is
+therefore the *intersection* of the hosts' features, closed under feature dependencies (if
+one host lacks AVX, AVX2 goes too), without OS-dependent bits (they describe the running
+kernel) and, by default, without non-migratable features (invtsc). Scalars are levelled to
+the weakest host. The result is named by the highest EVC mode, psABI level and QEMU model it
+satisfies.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from . import baselines as named
+from .decode import Decoded
+from .errors import CpuCompatError
+from .features import feature_table
+
+#: Scalar fields levelled to the lowest value among hosts (a VM must not see more).
+LEVELLED_FIELDS = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits", "virt_addr_bits")
+#: Named baseline kinds reported for a cluster baseline.
+NAMED_KINDS = ("evc", "psabi", "qemu")
+
+
+class MixedVendors(CpuCompatError):
+    """Hosts of more than one CPU vendor, without --cross-vendor."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """What a baseline keeps beyond the plain intersection."""
+
+    include_nonmigratable: bool = False
+    cross_vendor: bool = False
+
+    def admits(self, name: str) -> bool:
+        feature = feature_table().by_name[name]
+        if feature.kind == "os":
+            return False
+        if not feature.migratable and not self.include_nonmigratable:
+            return False
+        return feature.vendor == "any" or not self.cross_vendor
+
+
+def usable_features(features: Iterable[str], policy: Policy = Policy()) -> frozenset[str]:
+    """The features a VM may be given: policy-filtered and closed under dependencies."""
+    return feature_table().close_under_deps(n for n in features if policy.admits(n))
+
+
+@dataclass
+class ClusterBaseline:
+    """The common ground of a set of hosts."""
+
+    hosts: list[Decoded]
+    features: frozenset[str]
+    fields: dict
+    vendor: str | None
+    named: dict[str, named.Baseline | None] = field(default_factory=dict)
+    weakest_links: dict[str, list[str]] = field(default_factory=dict)
+
+
+def check_vendors(hosts: Sequence[Decoded], cross_vendor: bool) -> str | None:
+    """The one vendor of all hosts; MixedVendors unless cross_vendor (then None)."""
+    by_vendor: dict[str, list[str]] = {}
+    for host in hosts:
+        by_vendor.setdefault(host.vendor, []).append(host.name)
+    if len(by_vendor) == 1:
+        return next(iter(by_vendor))
+    if cross_vendor:
+        return None
+    detail = "; ".join(f"{vendor}: {', '.join(names)}" for vendor, names in sorted(by_vendor.items()))
+    raise MixedVendors(f"hosts of different CPU vendors cannot share a baseline ({detail}); "
+                       "use --cross-vendor for the vendor-neutral common ground")
+
+
+def level_fields(hosts: Sequence[Decoded]) -> dict:
+    """Lowest max leaves and address bits; XSAVE components common to all hosts."""
+    fields: dict = {}
+    for name in LEVELLED_FIELDS:
+        values = [h.fields.get(name) for h in hosts]
+        fields[name] = None if None in values else min(values)
+    for name in ("xcr0_supported", "xss_supported"):
+        values = [h.fields.get(name) for h in hosts]
+        fields[name] = None if None in values else functools.reduce(operator.and_, values)
+    return fields
+
+
+def weakest_links(hosts: Sequence[Decoded], policy: Policy, few: int | None = None) -> dict[str, list[str]]:
+    """For each host, the features that it alone (or it and at most ``few`` - 1 others) removes.
+
+    A feature counts when at least one host has it and at most ``few`` hosts lack it
+    (default: 1 host, or 5% of the hosts for large sets).
+    """
+    few = few or max(1, math.floor(len(hosts) * 0.05))
+    usable = [usable_features(h.features, policy) for h in hosts]
+    everywhere = frozenset.intersection(*usable)
+    lacking: dict[str, list[int]] = {}
+    for name in frozenset.union(*usable) - everywhere:
+        lacking[name] = [i for i, features in enumerate(usable) if name not in features]
+    links: dict[str, list[str]] = {h.name: [] for h in hosts}
+    for name, indexes in lacking.items():
+        if len(indexes) <= few and len(indexes) < len(hosts):
+            for i in indexes:
+                links[hosts[i].name].append(name)
+    return {host: sorted(names) for host, names in links.items() if names}
+
+
+def name_baseline(features: frozenset[str], vendor: str | None) -> dict[str, named.Baseline | None]:
+    """The highest named baseline of each kind that the features satisfy."""
+    return {kind: named.highest_satisfied(features, vendor, kind) for kind in NAMED_KINDS}
+
+
+def cluster_baseline(hosts: Sequence[Decoded], policy: Policy = Policy()) -> ClusterBaseline:
+    """The features and levelled fields every host can offer a VM."""
+    if not hosts:
+        raise CpuCompatError("no hosts given")
+    vendor = check_vendors(hosts, policy.cross_vendor)
+    common = frozenset.intersection(*(h.features for h in hosts))
+    features = usable_features(common, policy)
+    result = ClusterBaseline(list(hosts), features, level_fields(hosts), vendor)
+    result.named = name_baseline(features, vendor)
+    if policy.cross_vendor and vendor is None:
+        result.named = {"psabi": result.named["psabi"], "evc": None, "qemu": None}
+    result.weakest_links = weakest_links(hosts, policy)
+    return result
