@@ -29,3 +29,61 @@ def print_decoded(document: dict) -> None:
     for cpu in document.get("per_cpu", []):
         print(f"cpu {cpu['cpu']}: family {cpu['family']} model {cpu['model']} stepping {cpu['stepping']}, "
               f"{len(cpu['features'])} features, core type {cpu['fields'].get('core_type') or '-'}")
+
+
+def _wrap(names: list[str]) -> str:
+    return textwrap.fill(" ".join(names) or "-", width=100, initial_indent="  ", subsequent_indent="  ")
+
+
+def print_baseline(document: dict) -> None:
+    print(f"hosts ({len(document['hosts'])}): {', '.join(document['hosts'])}")
+    print(f"vendor: {document['vendor'] or 'mixed (cross-vendor)'}")
+    for kind, key in (("EVC mode", "evc_mode"), ("psABI level", "psabi_level"), ("QEMU model", "qemu_model")):
+        extra = document["extra"][key.split("_")[0]]
+        print(f"{kind + ':':<13}{document[key] or '-'}  (+{len(extra)} features beyond it)")
+    for name, value in document["fields"].items():
+        print(f"  {name + ':':<22}{_field_text(value)}")
+    print(f"features ({len(document['features'])}, {document['names']} names):")
+    print(_wrap(document["features"]))
+    for host, names in document["weakest_links"].items():
+        print(f"weakest link {host} removes: {' '.join(names)}")
+
+
+def print_verdicts(document: dict) -> None:
+    for target in document["targets"]:
+        print(f"{document['source']} -> {target['target']}: {target['verdict']}")
+        if target["vendor_mismatch"]:
+            print(f"  vendor: {target['vendor_mismatch']['source']} vs {target['vendor_mismatch']['target']}")
+        for feature in target["missing"]:
+            others = ", ".join(f"{k} {v}" for k, v in feature.items() if k != "name")
+            print(f"  missing {feature['name']}" + (f" ({others})" if others else ""))
+        for name, values in target["lower"].items():
+            print(f"  lower {name}: {values['source']} -> {values['target']}")
+
+
+def print_mode_list(modes: list[dict]) -> None:
+    for mode in modes:
+        mark = " [R]" if mode["reconstructed"] else ""
+        print(f"{mode['key']:<24}{mode['vendor'] or 'any':<14}L{mode['level']:<3}{mode['features']:>4} features  "
+              f"{mode['label']}{mark}")
+
+
+def print_mode_detail(mode: dict) -> None:
+    print(f"{mode['key']}: {mode['label']} ({mode['vendor']}, level {mode['level']}, parent {mode['parent'] or '-'})")
+    print(f"adds: {' '.join(mode['adds']) or '-'}")
+    print(f"features ({len(mode['features'])}):")
+    print(_wrap(mode["features"]))
+    if mode["notes"]:
+        print(textwrap.fill(f"notes: {mode['notes']}", width=100))
+
+
+def print_evc_check(document: dict) -> None:
+    for host in document["hosts"]:
+        print(f"{host['host']}: {host['max_evc_mode'] or 'no EVC mode'}")
+        if host["next_mode"]:
+            print(f"  not {host['next_mode']}: lacks {' '.join(host['next_mode_missing'])}")
+        for finding, names in host["likely_causes"].items():
+            print(f"  likely cause: BIOS finding {finding} hides {' '.join(names)}")
+    if "cluster" in document:
+        cluster = document["cluster"]
+        print(f"cluster: {cluster['max_evc_mode'] or 'no EVC mode'}" + (f" ({cluster['reason']})" if "reason" in cluster else ""))

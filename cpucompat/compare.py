@@ -1,0 +1,94 @@
+"""Compatibility verdicts: can a VM that sees SOURCE's CPU run on each TARGET?
+
+A VM keeps the CPU it booted with. It can move to a target when the target has every feature
+the VM may use (the source's usable features, see ``cluster.usable_features``), the same
+vendor, and no lower scalar limit: fewer physical address bits, a lower max leaf or a missing
+XSAVE state component would all change what the running guest relies on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import baselines as named
+from .cluster import LEVELLED_FIELDS, Policy, usable_features
+from .decode import Decoded
+from .features import feature_table
+
+#: The vendor-facing vocabularies a missing feature is reported in.
+REPORTED_VOCABULARIES = ("linux", "qemu", "libvirt", "vmware", "xen")
+
+
+@dataclass(frozen=True)
+class Source:
+    """What the VM sees: a decoded host, or a named baseline standing in for one."""
+
+    name: str
+    vendor: str | None
+    features: frozenset[str]
+    fields: dict = field(default_factory=dict)
+
+
+def source_from_host(host: Decoded, policy: Policy = Policy()) -> Source:
+    return Source(host.name, host.vendor, usable_features(host.features, policy), host.fields)
+
+
+def source_from_baseline(key: str) -> Source:
+    """A named baseline (EVC mode, QEMU model, psABI level) as the VM's CPU; no scalars."""
+    baseline = named.get(key)
+    return Source(baseline.key, baseline.vendor, baseline.features, {})
+
+
+@dataclass
+class Verdict:
+    target: str
+    missing: list[str]
+    lower: dict[str, tuple[int, int]]
+    vendor_mismatch: tuple[str, str] | None
+
+    @property
+    def compatible(self) -> bool:
+        return not (self.missing or self.lower or self.vendor_mismatch)
+
+
+def _lower_scalars(source: dict, target: dict) -> dict[str, tuple[int, int]]:
+    lower = {}
+    for name in LEVELLED_FIELDS:
+        mine, theirs = source.get(name), target.get(name)
+        if mine is not None and theirs is not None and theirs < mine:
+            lower[name] = (mine, theirs)
+    mine, theirs = source.get("xcr0_supported"), target.get("xcr0_supported")
+    if mine is not None and theirs is not None and mine & ~theirs:
+        lower["xcr0_supported"] = (mine, theirs)
+    return lower
+
+
+def compare(source: Source, target: Decoded) -> Verdict:
+    """The verdict for one target."""
+    mismatch = None
+    if source.vendor is not None and source.vendor != target.vendor:
+        mismatch = (source.vendor, target.vendor)
+    return Verdict(
+        target=target.name,
+        missing=sorted(source.features - target.features),
+        lower=_lower_scalars(source.fields, target.fields),
+        vendor_mismatch=mismatch,
+    )
+
+
+def feature_names(name: str) -> dict[str, str]:
+    """A canonical feature's name in each vendor-facing vocabulary (blank ones left out)."""
+    feature = feature_table().by_name[name]
+    names = {v: feature.name_in(v) for v in REPORTED_VOCABULARIES}
+    return {"name": name, **{v: n for v, n in names.items() if n}}
+
+
+def verdict_json(verdict: Verdict) -> dict:
+    return {
+        "target": verdict.target,
+        "verdict": "compatible" if verdict.compatible else "incompatible",
+        "missing": [feature_names(n) for n in verdict.missing],
+        "lower": {k: {"source": s, "target": t} for k, (s, t) in verdict.lower.items()},
+        "vendor_mismatch": None if verdict.vendor_mismatch is None
+        else dict(zip(("source", "target"), verdict.vendor_mismatch)),
+    }

@@ -1,0 +1,83 @@
+"""VMware EVC: the highest mode each host supports (vCenter's maxEVCModeKey) and why not more.
+
+For the next mode up, the features a host lacks are listed, and BIOS findings recorded in
+its fingerprint are named as the likely cause where they explain a missing feature
+(``data/finding-features.csv``: NX disabled hides nx, "Limit CPUID Maxval" hides every
+feature of leaf 4 and above, ...).
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from functools import cache
+
+from . import baselines as named
+from .cluster import Policy, usable_features
+from .datafiles import data_file
+from .decode import Decoded
+from .features import feature_table
+
+#: Finding id whose effect is "every feature in a basic leaf >= 4 is hidden".
+MAXVAL_FINDING = "limit-cpuid-maxval"
+
+
+@cache
+def finding_features() -> dict[str, frozenset[str]]:
+    """Finding id -> the features that finding hides (from data/finding-features.csv)."""
+    with open(data_file("finding-features.csv"), newline="", encoding="utf-8") as handle:
+        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
+        table: dict[str, frozenset[str]] = {}
+        for row in rows:
+            table[row["finding"]] = table.get(row["finding"], frozenset()) | {row["feature"]}
+    maxval = {f.name for f in feature_table().features if 4 <= f.leaf < 0x40000000}
+    table[MAXVAL_FINDING] = table.get(MAXVAL_FINDING, frozenset()) | maxval
+    return table
+
+
+@dataclass
+class EvcResult:
+    host: str
+    mode: named.Baseline | None
+    next_mode: named.Baseline | None
+    missing: list[str]
+    likely_causes: dict[str, list[str]]  # finding id -> the missing features it explains
+
+
+def next_mode_up(mode: named.Baseline | None, vendor: str, features: frozenset[str]) -> named.Baseline | None:
+    """The mode one step above: among the modes whose parent is this one (the roots when none is
+    reached), the one the host misses fewest features of. AMD forks after Greyhound (no 3DNow!)
+    into Greyhound and Bulldozer; the nearer branch is the one worth explaining."""
+    parent = mode.key if mode else None
+    children = [b for b in named.load_baselines("evc") if b.vendor == vendor and b.parent == parent]
+    return min(children, key=lambda b: (len(b.features - features), b.level), default=None)
+
+
+def likely_causes(missing: list[str], findings: list[dict]) -> dict[str, list[str]]:
+    causes = {}
+    for finding in findings:
+        if finding.get("status") == "found":
+            hidden = sorted(set(missing) & finding_features().get(finding["id"], frozenset()))
+            if hidden:
+                causes[finding["id"]] = hidden
+    return causes
+
+
+def evc_check(host: Decoded) -> EvcResult:
+    """The highest EVC mode one host (or a cluster baseline wrapped as a host) supports."""
+    features = usable_features(host.features, Policy())
+    mode = named.highest_satisfied(features, host.vendor, "evc")
+    upper = next_mode_up(mode, host.vendor, features)
+    missing = named.missing_for(upper, features) if upper else []
+    return EvcResult(host.name, mode, upper, missing, likely_causes(missing, host.findings))
+
+
+def evc_json(result: EvcResult) -> dict:
+    return {
+        "host": result.host,
+        "max_evc_mode": result.mode.key if result.mode else None,
+        "label": result.mode.label if result.mode else None,
+        "next_mode": result.next_mode.key if result.next_mode else None,
+        "next_mode_missing": result.missing,
+        "likely_causes": result.likely_causes,
+    }

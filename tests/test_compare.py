@@ -1,0 +1,70 @@
+"""compare: a newer host to an older one lists exactly what the older lacks; exit codes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from cpucompat.cli import app
+from cpucompat.cluster import usable_features
+from cpucompat.decode import decode
+from cpucompat.features import feature_table
+from cpucompat.parsers import read_dump
+
+from .conftest import REFERENCE, TEST_DATA
+
+runner = CliRunner()
+DUMPS = REFERENCE / "dumps" / "instlatx64"
+NEWER_OLDER = [
+    ("GenuineIntel0050654_SkylakeXeon_CPUID9.txt", "GenuineIntel00206A7_SandyBridge_CPUID.txt"),
+    ("GenuineIntel00806F8_SapphireRapids_05_CPUID.txt", "GenuineIntel00606A6_ICX_CPUID3.txt"),
+    ("AuthenticAMD0A10F11_K19_Genoa_02_CPUID.txt", "AuthenticAMD0830F10_K17_Rome_CPUID2.txt"),
+]
+
+
+@pytest.mark.parametrize("newer, older", NEWER_OLDER)
+def test_newer_to_older_lists_exactly_what_older_lacks(newer, older):
+    if not DUMPS.exists():
+        pytest.skip("../shared/reference not available")
+    result = runner.invoke(app, ["compare", str(DUMPS / newer), str(DUMPS / older), "--json"])
+    assert result.exit_code == 1
+    target, = json.loads(result.stdout)["targets"]
+    source, dest = decode(read_dump(DUMPS / newer)), decode(read_dump(DUMPS / older))
+    assert [m["name"] for m in target["missing"]] == sorted(usable_features(source.features) - dest.features)
+    assert target["verdict"] == "incompatible"
+    table = feature_table()
+    for missing in target["missing"]:  # vendor-facing names ride along where a system has one
+        feature = table.by_name[missing["name"]]
+        assert missing.get("libvirt", "") == feature.libvirt and missing.get("qemu", "") == feature.qemu
+
+
+def test_same_host_is_compatible_exit_0():
+    fixture = str(TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt")
+    result = runner.invoke(app, ["compare", fixture, fixture, "--json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["targets"][0]["verdict"] == "compatible"
+
+
+def test_named_source_and_lower_scalars(tmp_path):
+    fixture = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
+    result = runner.invoke(app, ["compare", "--evc", "amd-zen3", str(fixture), "--json"])
+    assert result.exit_code == 0, result.stdout
+    assert runner.invoke(app, ["compare", "--evc", "amd-zen4", str(fixture)]).exit_code == 1
+    assert runner.invoke(app, ["compare", "--evc", "intel-haswell", str(fixture)]).exit_code == 1
+    # the same CPU with 40 physical address bits instead of 48
+    text = fixture.read_text().replace("0x80000008 0x00: eax=0x00303030", "0x80000008 0x00: eax=0x00303028")
+    assert text != fixture.read_text()
+    small = tmp_path / "small.txt"
+    small.write_text(text)
+    lowered = json.loads(runner.invoke(app, ["compare", str(fixture), str(small), "--json"]).stdout)
+    assert lowered["targets"][0]["lower"] == {"phys_addr_bits": {"source": 48, "target": 40}}
+    assert lowered["targets"][0]["missing"] == []
+
+
+def test_usage_errors_exit_2():
+    fixture = str(TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt")
+    assert runner.invoke(app, ["compare", fixture]).exit_code == 2
+    bad = runner.invoke(app, ["compare", "--evc", "intel-skylak", fixture])
+    assert bad.exit_code == 2 and "intel-skylake" in bad.stderr
