@@ -5,7 +5,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(cpuid)
+# cpuid: reference decoder in tests; qemu-system-x86 + gcc: the CPUID probe guest that proves
+# QEMU masks; libvirt-clients/libvirt-daemon: virt-xml-validate and the test:///default driver;
+# python3-libvirt: libvirt's own baseline in scripts/bench_fleet.py.
+APT_PACKAGES=(cpuid qemu-system-x86 gcc libvirt-clients libvirt-daemon python3-libvirt libxml2-utils)
 
 missing_apt() {
     for p in "${APT_PACKAGES[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || echo "$p"; done
@@ -17,7 +20,7 @@ if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
         export DEBIAN_FRONTEND=noninteractive
         apt-get -o DPkg::Lock::Timeout=600 update -qq >/dev/null
         # shellcheck disable=SC2086
-        apt-get -o DPkg::Lock::Timeout=600 install -y -qq $todo >/dev/null
+        apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends $todo >/dev/null
     fi
 fi
 
