@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from enum import Enum
 from typing import Annotated
@@ -17,7 +18,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import CpuCompatError
+from .errors import CpuCompatError, UsageError
 
 app = typer.Typer(
     name="cpucompat",
@@ -53,6 +54,9 @@ def _handle_errors(command):
         except CpuCompatError as exc:
             error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:  # `cpucompat ... | head`: the reader left; stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except OSError as exc:
             error(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
             raise typer.Exit(2) from None
@@ -101,6 +105,163 @@ def decode(
         print(f"warning: {warning}", file=sys.stderr)
 
 
+@app.command()
+@_handle_errors
+def collect(
+    output: Annotated[str, typer.Option("-o", "--output", help="Write the fingerprint here, atomically (default: stdout).")] = "-",
+    cpus: Annotated[str | None, typer.Option("--cpus", help="Only these logical CPUs, e.g. 0,2-3.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    check: Annotated[bool, typer.Option("--check", help="Print a human summary (findings, per-CPU and KVM differences).")] = False,
+    load_msr: Annotated[bool, typer.Option("--load-msr", help="Load the msr module (modprobe msr) to read BIOS MSRs.")] = False,
+) -> None:
+    """Fingerprint this host: raw CPUID of every CPU, XCR0, kernel view, firmware, BIOS findings, KVM's CPUID."""
+    from .collect.command import run
+
+    run(output=output, cpus=cpus, force=force, check=check, load_msr=load_msr)
+
+
+def _decode_all(inputs: list[str]):
+    from .decode import decode as decode_dump
+    from .parsers import read_dump
+
+    return [decode_dump(read_dump(path)) for path in inputs]
+
+
+@app.command()
+@_handle_errors
+def baseline(
+    inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of the cluster's hosts.")],
+    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    cross_vendor: Annotated[bool, typer.Option("--cross-vendor", help="Allow mixed vendors: vendor-neutral features only.")] = False,
+    include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
+) -> None:
+    """The features every host can offer a VM, levelled fields, named modes and weakest links."""
+    from .cluster import Policy, cluster_baseline
+    from .render import print_baseline
+    from .report import baseline_json
+
+    result = cluster_baseline(_decode_all(inputs), Policy(include_nonmigratable, cross_vendor))
+    document = baseline_json(result, names.value)
+    emit_json(document) if as_json else print_baseline(document)
+
+
+@app.command()
+@_handle_errors
+def compare(
+    source: Annotated[str | None, typer.Argument(help="The CPU the VM sees now (omit with --evc/--qemu-model).")] = None,
+    targets: Annotated[list[str] | None, typer.Argument(help="Hosts the VM should be able to run on.")] = None,
+    evc: Annotated[str | None, typer.Option("--evc", help="An EVC mode stands in for SOURCE.")] = None,
+    qemu_model: Annotated[str | None, typer.Option("--qemu-model", help="A QEMU model stands in for SOURCE.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+) -> None:
+    """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible."""
+    from .compare import compare as verdict_for, source_from_baseline, source_from_host, verdict_json
+    from .render import print_verdicts
+
+    paths = [p for p in [source, *(targets or [])] if p]
+    named_source = evc or qemu_model
+    if not paths or (named_source is None and len(paths) < 2):
+        raise UsageError("give SOURCE and at least one TARGET, or --evc/--qemu-model and a TARGET")
+    hosts = _decode_all(paths)
+    origin = source_from_baseline(named_source) if named_source else source_from_host(hosts.pop(0))
+    verdicts = [verdict_for(origin, host) for host in hosts]
+    document = {"source": origin.name, "targets": [verdict_json(v) for v in verdicts]}
+    emit_json(document) if as_json else print_verdicts(document)
+    if not all(v.compatible for v in verdicts):
+        raise typer.Exit(1)
+
+
+evc_app = typer.Typer(help="VMware EVC modes: list, show, and the highest mode each host supports.",
+                      no_args_is_help=True)
+app.add_typer(evc_app, name="evc")
+
+
+@evc_app.command("list")
+@_handle_errors
+def evc_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False) -> None:
+    """Every EVC mode cpucompat knows, by vendor and level."""
+    from .baselines import load_baselines
+    from .render import print_mode_list
+    from .report import baseline_summary
+
+    document = [baseline_summary(b) for b in load_baselines("evc")]
+    emit_json(document) if as_json else print_mode_list(document)
+
+
+@evc_app.command("show")
+@_handle_errors
+def evc_show(
+    mode: Annotated[str, typer.Argument(help="An EVC mode key, e.g. intel-skylake.")],
+    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+) -> None:
+    """One EVC mode: its features and what it adds over its parent."""
+    from .baselines import get
+    from .render import print_mode_detail
+    from .report import baseline_detail
+
+    document = baseline_detail(get(mode), names.value)
+    emit_json(document) if as_json else print_mode_detail(document)
+
+
+@evc_app.command("check")
+@_handle_errors
+def evc_check(
+    inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of hosts.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+) -> None:
+    """The highest EVC mode each host supports, the cluster's mode, and why not the next one."""
+    from .render import print_evc_check
+    from .report import evc_check_document
+
+    document = evc_check_document(_decode_all(inputs))
+    emit_json(document) if as_json else print_evc_check(document)
+
+
+class MaskFormat(str, Enum):
+    vmx = "vmx"
+    featmask = "featmask"
+    qemu = "qemu"
+    libvirt = "libvirt"
+    xen = "xen"
+    xen_legacy = "xen-legacy"
+    proxmox = "proxmox"
+    kubevirt = "kubevirt"
+
+
+@app.command()
+@_handle_errors
+def mask(
+    vm_input: Annotated[str, typer.Argument(help="The CPU the VM sees now: its host's fingerprint or a dump from inside the guest.")],
+    target: Annotated[list[str] | None, typer.Option("--target", help="A host the VM must be able to run on (repeat).")] = None,
+    evc: Annotated[str | None, typer.Option("--evc", help="Mask down to this EVC mode.")] = None,
+    qemu_model: Annotated[str | None, typer.Option("--qemu-model", help="Mask down to this QEMU model (or psABI level).")] = None,
+    fmt: Annotated[MaskFormat, typer.Option("--format", "-f", help="Configuration language of the mask.")] = MaskFormat.qemu,
+    output: Annotated[str, typer.Option("-o", "--output", help="Write the mask here, atomically (default: stdout).")] = "-",
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    qemu_base: Annotated[str, typer.Option("--qemu-base", help="qemu format: -cpu BASE (host, max or a model).")] = "host",
+    libvirt_mode: Annotated[str, typer.Option("--libvirt-mode", help="libvirt format: custom or host-passthrough.")] = "custom",
+    name: Annotated[str, typer.Option("--name", help="Model/profile name for the proxmox and kubevirt formats.")] = "",
+) -> None:
+    """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
+    from .fingerprint import write_atomic
+    from .masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
+
+    if sum(x is not None and x != [] for x in (target, evc, qemu_model)) != 1:
+        raise UsageError("give exactly one of --target (repeatable), --evc or --qemu-model")
+    vm, *targets = _decode_all([vm_input, *(target or [])])
+    plan = plan_for_hosts(vm, targets) if target else plan_for_baseline(vm, evc or qemu_model)
+    if plan.empty:
+        print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
+    text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
+    write_atomic(output, text, force=force)
+
+
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] == ["collect"]:  # fast path: Typer's option coercion imports pydantic (~85 ms)
+        from .collect.command import fast_path
+
+        fast_path(sys.argv[2:])  # exits, unless Typer is needed (--help, an unknown option)
     app()

@@ -71,6 +71,7 @@ class Decoded:
     degraded: bool = False
     name: str = ""
     findings: list[dict] = field(default_factory=list)
+    cpus: list[CpuLeaves] = field(default_factory=list, repr=False)  # the raw leaves decoded
 
     @property
     def vendor_family(self) -> str:
@@ -216,6 +217,7 @@ def decode(dump: Dump) -> Decoded:
         features=frozenset.intersection(*(c.features for c in per_cpu)),
         fields=_shared_fields(per_cpu), per_cpu=per_cpu, warnings=warnings,
         degraded=dump.degraded, name=dump.name, findings=list(dump.extra.get("findings") or []),
+        cpus=dump.cpus,
     )
 
 

@@ -1,0 +1,83 @@
+"""The ``cpucompat collect`` command: options in, fingerprint and/or summary out.
+
+``run`` is what the Typer command calls. ``fast_path`` is what ``cli.main`` calls first for
+``cpucompat collect ...``: Typer 0.29 coerces every option value, including its own --help,
+through a pydantic TypeAdapter, and importing pydantic costs about 85 ms, more than the whole
+collection. ``fast_path`` parses the same options itself and exits; anything it does not know
+(--help, a typo) is left to Typer so help and usage errors look the same as everywhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from ..errors import CpuCompatError
+from .system import parse_cpu_list
+
+STDOUT = "-"
+#: Options of ``collect`` that take a value: spelling -> run() keyword.
+VALUE_OPTIONS = {"-o": "output", "--output": "output", "--cpus": "cpus"}
+#: Flags of ``collect``: spelling -> run() keyword.
+FLAGS = {"--force": "force", "--check": "check", "--load-msr": "load_msr"}
+
+
+def run(output: str = STDOUT, cpus: str | None = None, force: bool = False, check: bool = False,
+        load_msr: bool = False) -> None:
+    """Collect this host; write the fingerprint (stdout, or ``output`` atomically) and/or the summary."""
+    from .. import fingerprint
+    from .collector import collect
+
+    selected = parse_cpu_list(cpus, "--cpus list") if cpus is not None else None
+    if output != STDOUT and not force and Path(output).is_file():
+        raise CpuCompatError(f"{output}: exists; use --force to replace it")
+    collection = collect(selected, load_msr=load_msr)
+    if not collection.cpus:
+        raise CpuCompatError("no CPU could be read: " + "; ".join(collection.notes))
+    if output != STDOUT or not check:
+        fingerprint.write_atomic(output, fingerprint.dumps(collection.document()), force=force)
+    if check:
+        from .check import summary
+
+        sys.stdout.write(summary(collection))
+
+
+def parse_args(args: list[str]) -> dict | None:
+    """The ``run`` keywords for these arguments, or None when Typer should handle them."""
+    options: dict = {}
+    items = iter(args)
+    for arg in items:
+        name, equals, value = arg.partition("=")
+        if arg.startswith("-o") and len(arg) > 2 and not arg.startswith("--"):
+            name, equals, value = "-o", "=", arg[2:]
+        if name in FLAGS and not equals:
+            options[FLAGS[name]] = True
+        elif name in VALUE_OPTIONS:
+            value = value if equals else next(items, None)
+            if value is None:
+                return None
+            options[VALUE_OPTIONS[name]] = value
+        else:
+            return None
+    return options
+
+
+def fast_path(args: list[str]) -> None:
+    """Run ``collect`` without Typer and exit (0, or 2 with one ``error:`` line); return if Typer is needed."""
+    options = parse_args(args)
+    if options is None:
+        return
+    try:
+        run(**options)
+    except BrokenPipeError:  # `cpucompat collect | head`: the reader left; stop quietly, as cli does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
+    except CpuCompatError as error:
+        print(f"error: {error}", file=sys.stderr)
+        raise SystemExit(error.exit_code) from None
+    except OSError as error:
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
+        raise SystemExit(2) from None
+    raise SystemExit(0)

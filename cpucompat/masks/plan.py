@@ -1,0 +1,145 @@
+"""What a per-VM mask must hide, independent of any hypervisor's syntax.
+
+The VM keeps the CPU it sees now (VM_INPUT). To run on every target it must lose exactly the
+features of VM_INPUT that the target baseline lacks, plus everything that depends on them
+(hiding avx hides avx2, fma, f16c, the avx512 family ...), plus the XSAVE state components
+those features own (leaf 0xD follows the features), and its max leaves and address bits must
+not exceed the targets'. OS-dependent bits (OSXSAVE, OSPKE) follow from the hidden features
+and CR4 and are never masked themselves; neither is the hypervisor bit, which every
+hypervisor sets for its guests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import baselines as named
+from ..cluster import Policy, cluster_baseline, usable_features
+from ..cpuid_fields import xsave_components
+from ..decode import Decoded
+from ..dump import CpuLeaves
+from ..errors import CpuCompatError
+from ..features import feature_table
+
+#: Bits a hypervisor sets for every guest: never part of a mask.
+NEVER_HIDDEN = frozenset({"hypervisor"})
+#: Scalar fields a mask lowers to the targets' values.
+LOWERED_FIELDS = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits")
+
+
+class VendorMismatch(CpuCompatError):
+    """The VM's CPU vendor differs from the targets': no CPUID mask can change the vendor."""
+
+
+@dataclass
+class MaskPlan:
+    """The format-neutral content of a mask."""
+
+    vm_name: str
+    vm_vendor: str
+    vm_features: frozenset[str]
+    vm_cpu: CpuLeaves | None
+    target_label: str
+    target_features: frozenset[str]
+    hidden: tuple[str, ...]
+    lacking: dict[str, list[str]]
+    xsave_hidden: int = 0
+    lower: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def kept(self) -> frozenset[str]:
+        return self.vm_features - set(self.hidden)
+
+    @property
+    def empty(self) -> bool:
+        return not (self.hidden or self.lower or self.xsave_hidden)
+
+
+def _hideable(name: str) -> bool:
+    return name not in NEVER_HIDDEN and feature_table().by_name[name].kind != "os"
+
+
+def hidden_features(vm_features: frozenset[str], target_features: frozenset[str]) -> tuple[str, ...]:
+    """The VM's features the target lacks, closed under dependents, restricted to the VM's own."""
+    missing = {n for n in vm_features - target_features if _hideable(n)}
+    closed = feature_table().dependents(missing) & vm_features
+    return tuple(sorted(n for n in closed if _hideable(n)))
+
+
+def xsave_bits_to_hide(hidden: tuple[str, ...], vm: Decoded, target_xcr0: int | None) -> int:
+    """XCR0/XSS component bits owned by hidden features, or absent on the targets."""
+    owned = {i for i, row in xsave_components().items() if row["feature"] and row["feature"] in hidden}
+    bits = sum(1 << i for i in owned)
+    vm_xcr0 = vm.fields.get("xcr0_supported") or 0
+    if target_xcr0 is not None:
+        bits |= vm_xcr0 & ~target_xcr0
+    return bits & (vm_xcr0 | (vm.fields.get("xss_supported") or 0))
+
+
+def _lowered(vm: Decoded, target_fields: dict) -> dict[str, int]:
+    lower = {}
+    for name in LOWERED_FIELDS:
+        mine, theirs = vm.fields.get(name), target_fields.get(name)
+        if mine is not None and theirs is not None and theirs < mine:
+            lower[name] = theirs
+    return lower
+
+
+def _check_vendor(vm: Decoded, vendor: str | None, label: str) -> None:
+    if vendor is not None and vendor != vm.vendor:
+        raise VendorMismatch(
+            f"the VM's CPU is {vm.vendor} but {label} is {vendor}: a CPUID mask cannot change the "
+            "vendor; use a vendor-neutral model instead (--qemu-model qemu64-v1 or x86-64-v2)")
+
+
+def plan_for_hosts(vm: Decoded, targets: list[Decoded]) -> MaskPlan:
+    """Mask a VM so that it can run on every target host."""
+    if not targets:
+        raise CpuCompatError("no target given")
+    for target in targets:
+        _check_vendor(vm, target.vendor, f"target {target.name}")
+    common = cluster_baseline(targets, Policy())
+    hidden = hidden_features(vm.features, common.features)
+    lacking = {n: [t.name for t in targets if n not in usable_features(t.features)] for n in hidden}
+    return MaskPlan(
+        vm_name=vm.name, vm_vendor=vm.vendor, vm_features=vm.features,
+        vm_cpu=vm_cpu(vm), target_label=", ".join(t.name for t in targets),
+        target_features=common.features, hidden=hidden,
+        lacking={n: hosts or ["(depends on a hidden feature)"] for n, hosts in lacking.items()},
+        xsave_hidden=xsave_bits_to_hide(hidden, vm, common.fields.get("xcr0_supported")),
+        lower=_lowered(vm, common.fields),
+    )
+
+
+def plan_for_baseline(vm: Decoded, key: str) -> MaskPlan:
+    """Mask a VM down to a named baseline (an EVC mode, a QEMU model, a psABI level)."""
+    baseline = named.get(key)
+    _check_vendor(vm, baseline.vendor, f"{baseline.kind} baseline {baseline.key}")
+    target = usable_features(baseline.features)
+    hidden = hidden_features(vm.features, target)
+    direct = set(vm.features - target)
+    return MaskPlan(
+        vm_name=vm.name, vm_vendor=vm.vendor, vm_features=vm.features, vm_cpu=vm_cpu(vm),
+        target_label=f"{baseline.kind} baseline {baseline.key}", target_features=target, hidden=hidden,
+        lacking={n: [baseline.key] if n in direct else ["(depends on a hidden feature)"] for n in hidden},
+        xsave_hidden=xsave_bits_to_hide(hidden, vm, None),
+    )
+
+
+def vm_cpu(vm: Decoded) -> CpuLeaves | None:
+    """CPU 0's raw leaves, which bit-level formats (vmx, xen-legacy) need."""
+    return vm.cpus[0] if vm.cpus else None
+
+
+def header_lines(plan: MaskPlan) -> list[str]:
+    """The comment every mask starts with: what is hidden and which targets lack it."""
+    lines = [f"cpucompat mask for VM {plan.vm_name} ({plan.vm_vendor}) to run on {plan.target_label}"]
+    if not plan.hidden:
+        lines.append("hides nothing: the targets offer every feature this VM sees")
+    for name in plan.hidden:
+        lines.append(f"hide {name}: lacking on {', '.join(plan.lacking[name])}")
+    if plan.xsave_hidden:
+        lines.append(f"hide XSAVE components {plan.xsave_hidden:#x} (CPUID leaf 0xD)")
+    for name, value in plan.lower.items():
+        lines.append(f"lower {name} to {value}")
+    return lines
