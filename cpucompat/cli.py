@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import sys
 from enum import Enum
 from typing import Annotated
@@ -18,7 +17,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import CpuCompatError, UsageError
+from .errors import UsageError, exit_on_error
 
 app = typer.Typer(
     name="cpucompat",
@@ -39,27 +38,13 @@ class Vocabulary(str, Enum):
     nfd = "nfd"
 
 
-def error(message: str) -> None:
-    """Print one diagnostic line on stderr."""
-    print(f"error: {message}", file=sys.stderr)
-
-
 def _handle_errors(command):
-    """Turn expected errors into one line on stderr and exit code 2, never a traceback."""
+    """Route every command through the one error handler, ``errors.exit_on_error``."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
-        try:
+        with exit_on_error():
             return command(*args, **kwargs)
-        except CpuCompatError as exc:
-            error(str(exc))
-            raise typer.Exit(exc.exit_code) from None
-        except BrokenPipeError:  # `cpucompat ... | head`: the reader left; stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0) from None
-        except OSError as exc:
-            error(f"{exc.filename or ''}: {exc.strerror or exc}".lstrip(": "))
-            raise typer.Exit(2) from None
 
     return wrapper
 

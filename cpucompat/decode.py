@@ -25,9 +25,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import cpuid_fields as cf
+from .cpulist import format_cpu_list
 from .dump import CpuLeaves, Dump, KernelCpu
 from .errors import InputError
-from .features import Feature, feature_table
+from .features import feature_table
 
 #: Leaf ranges (inclusive) that only one vendor family defines.
 VENDOR_LEAVES = (
@@ -153,17 +154,6 @@ def decode_kernel_cpu(kernel: KernelCpu) -> CpuDecode:
                      kernel.model_name, frozenset(features), fields)
 
 
-def _ranges_text(indexes: list[int]) -> str:
-    spans, start = [], None
-    for i, index in enumerate(indexes):
-        if start is None:
-            start = index
-        if i + 1 == len(indexes) or indexes[i + 1] != index + 1:
-            spans.append(str(start) if start == index else f"{start}-{index}")
-            start = None
-    return ",".join(spans)
-
-
 def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:
     """One warning per field or feature on which the CPUs of this input disagree."""
     warnings = []
@@ -172,7 +162,7 @@ def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:
         for cpu in per_cpu:
             groups.setdefault(cpu.fields.get(name), []).append(cpu.index)
         if len(groups) > 1:
-            detail = "; ".join(f"{value!s} on CPUs {_ranges_text(cpus)}" for value, cpus in groups.items())
+            detail = "; ".join(f"{value!s} on CPUs {format_cpu_list(cpus)}" for value, cpus in groups.items())
             warnings.append(f"CPUs differ in {name}: {detail}")
     everywhere = frozenset.intersection(*(c.features for c in per_cpu))
     uneven: dict[str, list[int]] = {}
@@ -180,7 +170,7 @@ def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:
         for name in cpu.features - everywhere:
             uneven.setdefault(name, []).append(cpu.index)
     for name, cpus in sorted(uneven.items()):
-        warnings.append(f"feature {name} only on CPUs {_ranges_text(cpus)} of {len(per_cpu)}; left out")
+        warnings.append(f"feature {name} only on CPUs {format_cpu_list(cpus)} of {len(per_cpu)}; left out")
     return warnings
 
 

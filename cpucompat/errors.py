@@ -6,6 +6,10 @@ the CLI catches it once, prints ``error: <message>`` on stderr and exits 2.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 
 class CpuCompatError(Exception):
     """Base of every expected cpucompat error; the CLI turns it into exit code 2."""
@@ -41,3 +45,24 @@ class UnknownFeature(CpuCompatError, KeyError):
 
 class UsageError(CpuCompatError):
     """A command line that asks for something impossible (bad option value, ...)."""
+
+
+@contextlib.contextmanager
+def exit_on_error():
+    """The one CLI error handler: expected errors become one ``error:`` line and an exit code.
+
+    ``CpuCompatError`` exits with its code (2), an ``OSError`` (missing file, permission) with 2;
+    a closed stdout (``cpucompat ... | head``) ends quietly with 0. Never a traceback.
+    """
+    try:
+        yield
+    except CpuCompatError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        raise SystemExit(exc.exit_code) from None
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(0) from None
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        raise SystemExit(2) from None

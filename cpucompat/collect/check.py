@@ -11,7 +11,7 @@ from __future__ import annotations
 import textwrap
 
 from .collector import Collection
-from .system import format_cpu_list
+from ..cpulist import format_cpu_list
 
 INDENT = "    "
 

@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 from .. import fingerprint
 from ..cpuid_fields import leaf_ranges
+from ..cpulist import format_cpu_list
 from ..dump import CpuLeaves, Dump, KernelCpu
 from ..errors import CpuCompatError, UsageError
 from . import findings as bios
@@ -150,13 +151,13 @@ def _select(root: Path, cpus: list[int] | None, run: _Run) -> list[int]:
     except OSError as error:
         online = sorted(run.sources.cpuid.allowed)
         run.notes.append(f"/sys/devices/system/cpu/online: {reason(error)}; using this process's CPU set "
-                         f"{system.format_cpu_list(online)}")
+                         f"{format_cpu_list(online)}")
     if cpus is None:
         return online
     offline = sorted(set(cpus) - set(online))
     if offline:
-        raise UsageError(f"--cpus: CPU {system.format_cpu_list(offline)} not online "
-                         f"(online: {system.format_cpu_list(online)})")
+        raise UsageError(f"--cpus: CPU {format_cpu_list(offline)} not online "
+                         f"(online: {format_cpu_list(online)})")
     return cpus
 
 
@@ -224,13 +225,13 @@ def _borrow_xcr0(run: _Run) -> None:
     if known and missing:
         for cpu in missing:
             cpu.xcr0 = known[0].xcr0
-        run.notes.append(f"XCR0 of CPUs {system.format_cpu_list([c.index for c in missing])} is CPU "
+        run.notes.append(f"XCR0 of CPUs {format_cpu_list([c.index for c in missing])} is CPU "
                          f"{known[0].index}'s (Linux sets the same XCR0 on every CPU; /dev/cpu/N/cpuid cannot read it)")
 
 
 def _deadline_note(run: _Run, left: list[int], when: str) -> None:
     run.notes.append(f"collection deadline ({run.deadline_s:g} s) reached {when} {left[0]}; "
-                     f"CPUs {system.format_cpu_list(left)} not collected")
+                     f"CPUs {format_cpu_list(left)} not collected")
 
 
 def _kvm(run: _Run) -> CpuLeaves | None:
@@ -252,10 +253,10 @@ def _failure_notes(run: _Run) -> list[str]:
     allowed = run.sources.cpuid.allowed
     outside = sorted(set(run.methods.get("dev-cpu-cpuid", [])) - allowed)
     if outside:
-        notes.append(f"CPUs {system.format_cpu_list(outside)} are outside this process's CPU set "
-                     f"({system.format_cpu_list(sorted(allowed))}); read through /dev/cpu/N/cpuid")
+        notes.append(f"CPUs {format_cpu_list(outside)} are outside this process's CPU set "
+                     f"({format_cpu_list(sorted(allowed))}); read through /dev/cpu/N/cpuid")
     for (what, text), cpus in run.failures.items():
-        cpu_list = system.format_cpu_list(cpus)
+        cpu_list = format_cpu_list(cpus)
         if what == "msr":
             notes.append(f"/dev/cpu/N/msr on CPUs {cpu_list}: {text}; {MSR_CONSEQUENCE}")
         else:
@@ -274,11 +275,11 @@ def _host(root: Path) -> dict:
 
 
 def _source(run: _Run, started: float, deadline_s: float) -> dict:
-    methods = {m: system.format_cpu_list(c) for m, c in run.methods.items()}
+    methods = {m: format_cpu_list(c) for m, c in run.methods.items()}
     return {
         "method": next(iter(methods)) if len(methods) == 1 else ("mixed" if methods else "none"),
         "cpus": methods,
-        "cpu_set": system.format_cpu_list(sorted(run.sources.cpuid.allowed)),
+        "cpu_set": format_cpu_list(sorted(run.sources.cpuid.allowed)),
         "msr": bool(run.msrs),
         "elapsed_ms": round((time.monotonic() - started) * 1000, 1),
         "deadline_s": deadline_s,

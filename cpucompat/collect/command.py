@@ -9,12 +9,11 @@ collection. ``fast_path`` parses the same options itself and exits; anything it 
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 
-from ..errors import CpuCompatError
-from .system import parse_cpu_list
+from ..errors import CpuCompatError, exit_on_error
+from ..cpulist import parse_cpu_list
 
 STDOUT = "-"
 #: Options of ``collect`` that take a value: spelling -> run() keyword.
@@ -68,16 +67,6 @@ def fast_path(args: list[str]) -> None:
     options = parse_args(args)
     if options is None:
         return
-    try:
+    with exit_on_error():
         run(**options)
-    except BrokenPipeError:  # `cpucompat collect | head`: the reader left; stop quietly, as cli does
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise SystemExit(0) from None
-    except CpuCompatError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(error.exit_code) from None
-    except OSError as error:
-        where = f"{error.filename}: " if error.filename else ""
-        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
-        raise SystemExit(2) from None
     raise SystemExit(0)

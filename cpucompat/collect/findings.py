@@ -21,7 +21,7 @@ from .. import cpuid_fields as cf
 from ..datafiles import data_file
 from ..dump import CpuLeaves
 from .leaves import ECX, EDX
-from .system import format_cpu_list
+from ..cpulist import format_cpu_list
 
 IA32_FEATURE_CONTROL = 0x3A
 IA32_MISC_ENABLE = 0x1A0

@@ -7,10 +7,10 @@ command line, SMT state and the readable DMI/BIOS facts. Also the ``--cpus`` lis
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from ..errors import UsageError
+from ..cpulist import parse_cpu_list
+
 
 #: Kernel command-line options that hide CPU features from the kernel, its /proc/cpuinfo and
 #: (through KVM) from guests. A trailing "=" matches any value; otherwise the exact word.
@@ -28,39 +28,11 @@ DMI_FIELDS = (
     "bios_vendor", "bios_version", "bios_date", "bios_release", "board_vendor", "board_name",
     "board_version", "sys_vendor", "product_name", "product_family",
 )
-_CPU_LIST = re.compile(r"\d+(-\d+)?(,\d+(-\d+)?)*")
 
 
 def read(root: Path, relative: str) -> str:
     """A text file below root, stripped; OSError when absent or unreadable."""
     return (root / relative).read_text(encoding="utf-8", errors="replace").strip()
-
-
-def parse_cpu_list(text: str, what: str = "CPU list") -> list[int]:
-    """``0,2-3`` -> [0, 2, 3] (the kernel's list syntax); UsageError when malformed."""
-    text = text.strip()
-    if not _CPU_LIST.fullmatch(text):
-        raise UsageError(f"invalid {what} {text!r}: expected numbers and ranges like 0,2-3")
-    cpus: set[int] = set()
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        first, last = int(low), int(high or low)
-        if last < first or last - first > 65536:
-            raise UsageError(f"invalid {what} {text!r}: range {part} is backwards or too long")
-        cpus.update(range(first, last + 1))
-    return sorted(cpus)
-
-
-def format_cpu_list(cpus: list[int]) -> str:
-    """[0, 2, 3] -> ``0,2-3``."""
-    spans: list[str] = []
-    for cpu in sorted(cpus):
-        if spans and cpu == last + 1:
-            spans[-1] = f"{spans[-1].split('-')[0]}-{cpu}"
-        else:
-            spans.append(str(cpu))
-        last = cpu
-    return ",".join(spans)
 
 
 def online_cpus(root: Path) -> list[int]:

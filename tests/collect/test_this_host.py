@@ -17,7 +17,7 @@ from cpucompat.collect.access import DevCpuidReader, HostCpuid
 from cpucompat.collect.check import kvm_difference
 from cpucompat.collect.collector import collect
 from cpucompat.collect.leaves import read_leaves
-from cpucompat.collect.system import parse_cpu_list
+from cpucompat.cpulist import parse_cpu_list
 from cpucompat.datafiles import data_file
 from cpucompat.decode import decode
 from cpucompat.features import feature_table
