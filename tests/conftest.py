@@ -17,3 +17,33 @@ def reference(*parts: str) -> Path:
     if not path.exists():
         pytest.skip("../shared/reference not available")
     return path
+
+
+#: Highest EVC mode of real server CPUs: InstLatx64 dumps, by file name.
+EVC_INSTLATX64 = {
+    # Rev. C SledgeHammer (130 nm): no SSE3 nor LAHF in 64-bit mode; EVC starts at Rev. E.
+    "AuthenticAMD0000F5A_K8_Sledgehammer_CPUID.txt": None,
+    "AuthenticAMD0100F42_K10_Shanghai_CPUID.txt": "amd-greyhound",
+    "AuthenticAMD0600F12_K15_Interlagos_CPUID3.txt": "amd-bulldozer",
+    "AuthenticAMD0600F20_K15_AbuDhabi_CPUID2.txt": "amd-piledriver",
+    "AuthenticAMD0800F12_K17_Zen_CPUID.txt": "amd-zen",
+    "AuthenticAMD0830F10_K17_Rome_CPUID2.txt": "amd-zen2",
+    "AuthenticAMD0A00F11_K19_Milan_CPUID1.txt": "amd-zen3",
+    "AuthenticAMD0A10F11_K19_Genoa_02_CPUID.txt": "amd-zen4",
+    "AuthenticAMD0B00F21_K20_Turin_01_CPUID.txt": "amd-zen4",
+    "GenuineIntel00006F6_Merom_CPUID.txt": "intel-merom",
+    "GenuineIntel00106E5_Lynnfield_CPUID.txt": "intel-nehalem",
+    "GenuineIntel00206A7_SandyBridge_CPUID.txt": "intel-sandybridge",
+    "GenuineIntel00306F2_HaswellEP_00_CPUID.txt": "intel-haswell",
+    "GenuineIntel0050654_SkylakeXeon_CPUID9.txt": "intel-skylake",
+    "GenuineIntel0050657_CascadeLakeSP_CPUID1.txt": "intel-cascadelake",
+    "GenuineIntel00606A6_ICX_CPUID3.txt": "intel-icelake",
+    "GenuineIntel00806F8_SapphireRapids_05_CPUID.txt": "intel-sapphirerapids",
+    "GenuineIntel00C06F2_EmeraldRapids_03_CPUID.txt": "intel-sapphirerapids",
+    # Client parts without AVX-512 stop at Broadwell.
+    "GenuineIntel0090672_AlderLake_01_LC_BC_CPUID.txt": "intel-broadwell",
+    "GenuineIntel00A0654_CometLake_CPUID.txt": "intel-broadwell",
+    # Other vendors: EVC modes are Intel or AMD only.
+    "HygonGenuine0900F02_Hygon_CPUID.txt": None,
+    "CentaurHauls00507B3_KX40000_01_CPUID.txt": None,
+}
