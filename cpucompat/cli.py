@@ -250,3 +250,74 @@ def main() -> None:
 
         fast_path(sys.argv[2:])  # exits, unless Typer is needed (--help, an unknown option)
     app()
+
+
+# --- fleet: `cpucompat fleet INPUT...` analyses (the default command), `fleet synth` generates ---
+
+class _FleetGroup(typer.core.TyperGroup):
+    """``fleet`` with ``analyse`` as its default command: ``fleet DIR`` is ``fleet analyse DIR``."""
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
+            args = ["analyse", *args]
+        return super().parse_args(ctx, args)
+
+
+fleet_app = typer.Typer(cls=_FleetGroup, no_args_is_help=True, help=(
+    "Fleet analysis at scale. [bold]cpucompat fleet INPUT...[/bold] (the default command, analyse) "
+    "reads dumps, fingerprints, folders and fleet tables; [bold]cpucompat fleet synth[/bold] makes a synthetic fleet."))
+app.add_typer(fleet_app, name="fleet")
+
+
+@fleet_app.command("analyse")
+@_handle_errors
+def fleet_analyse(
+    inputs: Annotated[list[str], typer.Argument(help="Dumps, fingerprints, fleet tables (.parquet/.csv) or folders (walked recursively).")],
+    output: Annotated[str | None, typer.Option("-o", "--output", help="Also write the fleet table (.parquet or .csv).")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.canonical,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    cross_vendor: Annotated[bool, typer.Option("--cross-vendor", help="Allow mixed vendors: vendor-neutral features only.")] = False,
+    include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
+    min_hosts: Annotated[str | None, typer.Option("--min-hosts", help="The richest baseline keeping at least this share of hosts, e.g. 95%.")] = None,
+    without: Annotated[list[str] | None, typer.Option("--without", help="What-if: the baseline without these hosts (repeat, or comma-separated).")] = None,
+) -> None:
+    """Baseline, compatibility classes and feature coverage of a fleet, and what-ifs."""
+    from .cluster import Policy
+    from .fleet import analyse, parse_share
+    from .fleet_ingest import ingest
+    from .fleet_io import check_output, write_table
+    from .fleet_render import ingest_progress, print_fleet
+    from .fleet_report import fleet_json
+
+    share = parse_share(min_hosts)  # usage errors before a long ingest
+    if output:
+        check_output(output, force)
+    with ingest_progress() as progress:
+        ingested = ingest(inputs, progress)
+    for path, reason in ingested.skipped:
+        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+    if output:
+        write_table(ingested.fleet, output, force)
+    left_out = [host for item in without or [] for host in item.split(",") if host]
+    report = analyse(ingested.fleet, Policy(include_nonmigratable, cross_vendor), share, left_out)
+    document = fleet_json(report, names.value, ingested.skipped)
+    emit_json(document) if as_json else print_fleet(document)
+
+
+@fleet_app.command("synth")
+@_handle_errors
+def fleet_synth(
+    sources: Annotated[list[str], typer.Option("--from", help="A real dump to draw hosts from (repeat).")],
+    hosts: Annotated[int, typer.Option("--hosts", min=1, help="Number of hosts.")],
+    output: Annotated[str, typer.Option("-o", "--output", help="The fleet table to write (.parquet or .csv).")],
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same fleet.")] = 0,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
+) -> None:
+    """A synthetic fleet from real dumps with random BIOS masks and feature losses (for benchmarks and tests)."""
+    from .fleet_io import check_output, write_table
+    from .fleet_synth import synthesize
+
+    check_output(output, force)
+    write_table(synthesize(_decode_all(sources), hosts, seed), output, force)
+    print(f"wrote {hosts} synthetic hosts to {output}", file=sys.stderr)

@@ -110,6 +110,10 @@ class FeatureTable:
             for vocabulary in VOCABULARIES
         }
         self._spellings = self._build_spellings()
+        #: AMD's copies of leaf-1 EDX bits in 0x80000001 EDX (``e_fpu``) -> the leaf-1 feature.
+        self.mirror_of: dict[str, str] = {
+            f.name: f.name[2:] for f in self.features if f.name.startswith("e_") and f.name[2:] in self.by_name
+        }
 
     def _build_spellings(self) -> dict[str, Feature]:
         spellings: dict[str, Feature] = {}
@@ -148,6 +152,11 @@ class FeatureTable:
                     present.discard(name)
                     changed = True
         return frozenset(present)
+
+    def with_mirrors(self, canonical: Iterable[str]) -> frozenset[str]:
+        """The features plus AMD's 0x80000001 EDX copies of those that have one."""
+        present = frozenset(canonical)
+        return present | {copy for copy, original in self.mirror_of.items() if original in present}
 
     def dependents(self, canonical: Iterable[str]) -> frozenset[str]:
         """Everything that (transitively) requires one of these features, themselves included."""

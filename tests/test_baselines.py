@@ -232,7 +232,8 @@ def test_evc_modes_are_vmware_keys_in_level_order():
 
 def test_psabi_levels_are_the_documented_lists():
     by_key = {e["key"]: set(e["features"]) for e in entries("psabi")}
-    assert by_key["x86-64"] == {"cmov", "cx8", "fpu", "fxsr", "mmx", "sse", "sse2", "lm"}
+    # psABI v1: CMOV, CX8, FPU, FXSR, MMX, OSFXSR (an OS setting), SCE (syscall), SSE, SSE2; plus lm
+    assert by_key["x86-64"] == {"cmov", "cx8", "fpu", "fxsr", "mmx", "sse", "sse2", "syscall", "lm"}
     assert by_key["x86-64-v2"] - by_key["x86-64"] == {"cx16", "lahf_lm", "popcnt", "sse4_1", "sse4_2", "pni", "ssse3"}
     assert by_key["x86-64-v3"] - by_key["x86-64-v2"] == {"avx", "avx2", "bmi1", "bmi2", "f16c", "fma", "abm",
                                                          "movbe", "xsave"}

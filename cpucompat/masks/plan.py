@@ -23,6 +23,10 @@ from ..features import feature_table
 
 #: Bits a hypervisor sets for every guest: never part of a mask.
 NEVER_HIDDEN = frozenset({"hypervisor"})
+#: Named-baseline kinds that list instructions only (see ``baseline_target``).
+ISA_ONLY_KINDS = frozenset({"evc", "psabi"})
+#: The QEMU model psABI levels stand on.
+PSABI_FLOOR = "qemu64-v1"
 #: Scalar fields a mask lowers to the targets' values.
 LOWERED_FIELDS = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits")
 
@@ -55,25 +59,27 @@ class MaskPlan:
         return not (self.hidden or self.lower or self.xsave_hidden)
 
 
-def _hideable(name: str) -> bool:
+def maskable(name: str) -> bool:
+    """Whether a mask may name this feature: not OS state (OSXSAVE, OSPKE), not the hypervisor bit."""
     return name not in NEVER_HIDDEN and feature_table().by_name[name].kind != "os"
 
 
 def hidden_features(vm_features: frozenset[str], target_features: frozenset[str]) -> tuple[str, ...]:
     """The VM's features the target lacks, closed under dependents, restricted to the VM's own."""
-    missing = {n for n in vm_features - target_features if _hideable(n)}
+    missing = {n for n in vm_features - target_features if maskable(n)}
     closed = feature_table().dependents(missing) & vm_features
-    return tuple(sorted(n for n in closed if _hideable(n)))
+    return tuple(sorted(n for n in closed if maskable(n)))
 
 
-def xsave_bits_to_hide(hidden: tuple[str, ...], vm: Decoded, target_xcr0: int | None) -> int:
+def xsave_bits_to_hide(hidden: tuple[str, ...], vm: Decoded, target_fields: dict | None) -> int:
     """XCR0/XSS component bits owned by hidden features, or absent on the targets."""
     owned = {i for i, row in xsave_components().items() if row["feature"] and row["feature"] in hidden}
     bits = sum(1 << i for i in owned)
-    vm_xcr0 = vm.fields.get("xcr0_supported") or 0
-    if target_xcr0 is not None:
-        bits |= vm_xcr0 & ~target_xcr0
-    return bits & (vm_xcr0 | (vm.fields.get("xss_supported") or 0))
+    for name in ("xcr0_supported", "xss_supported"):
+        mine, theirs = vm.fields.get(name) or 0, (target_fields or {}).get(name)
+        if theirs is not None:
+            bits |= mine & ~theirs
+    return bits & ((vm.fields.get("xcr0_supported") or 0) | (vm.fields.get("xss_supported") or 0))
 
 
 def _lowered(vm: Decoded, target_fields: dict) -> dict[str, int]:
@@ -106,16 +112,33 @@ def plan_for_hosts(vm: Decoded, targets: list[Decoded]) -> MaskPlan:
         vm_cpu=vm_cpu(vm), target_label=", ".join(t.name for t in targets),
         target_features=common.features, hidden=hidden,
         lacking={n: hosts or ["(depends on a hidden feature)"] for n, hosts in lacking.items()},
-        xsave_hidden=xsave_bits_to_hide(hidden, vm, common.fields.get("xcr0_supported")),
+        xsave_hidden=xsave_bits_to_hide(hidden, vm, common.fields),
         lower=_lowered(vm, common.fields),
     )
+
+
+def baseline_target(vm: Decoded, baseline: named.Baseline) -> frozenset[str]:
+    """The features a VM masked down to a named baseline may keep.
+
+    QEMU models are complete CPUs. EVC modes and psABI levels list instructions only (features
+    of kind ``isa``), so the VM's other features (apic, mce, security and topology bits) stay as
+    they are; psABI levels stand on QEMU's 64-bit floor, ``qemu64`` (pae, nx, tsc, msr ...), as
+    QEMU's and Proxmox's x86-64-vN models do.
+    """
+    table = feature_table()
+    features = set(table.with_mirrors(baseline.features))  # named baselines omit AMD's copies
+    if baseline.kind in ISA_ONLY_KINDS:
+        features |= {n for n in vm.features if table.by_name[n].kind != "isa"}
+        if baseline.kind == "psabi":
+            features |= table.with_mirrors(named.get(PSABI_FLOOR).features)
+    return usable_features(features)
 
 
 def plan_for_baseline(vm: Decoded, key: str) -> MaskPlan:
     """Mask a VM down to a named baseline (an EVC mode, a QEMU model, a psABI level)."""
     baseline = named.get(key)
     _check_vendor(vm, baseline.vendor, f"{baseline.kind} baseline {baseline.key}")
-    target = usable_features(baseline.features)
+    target = baseline_target(vm, baseline)
     hidden = hidden_features(vm.features, target)
     direct = set(vm.features - target)
     return MaskPlan(

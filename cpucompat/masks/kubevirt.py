@@ -1,0 +1,88 @@
+"""KubeVirt: the ``spec.domain.cpu`` fragment, and the node labels every target must carry.
+
+Two YAML documents (kubevirt/user-guide ``docs/compute/virtual_hardware.md``):
+
+1. ``cpu:`` for ``spec.domain`` of a VirtualMachineInstance (``spec.template.spec.domain`` of a
+   VirtualMachine). ``model`` is the closest libvirt CPU model (``bits.choose_model``: all its
+   features on the targets, the most of the VM's kept features; not one of KubeVirt's default
+   obsolete models); ``features`` disables by libvirt name (``policy: disable``) each hidden
+   feature and each feature of the model the VM does not have, so the guest sees the model's
+   features the VM keeps.
+2. ``nodeSelector:`` with ``cpu-model.node.kubevirt.io/<model>: "true"``, the label KubeVirt's
+   node-labeller puts on nodes that can run the model (KubeVirt adds it to the VM pod itself;
+   it is written out so the targets can be checked). No feature has policy ``require``, so no
+   ``cpu-feature.node.kubevirt.io/<f>`` label is needed.
+
+Hidden features libvirt has no name for, lowered limits and XSAVE components left over are
+listed in comments: a named model offers only features libvirt names, with the model's own
+leaf limits.
+"""
+
+from __future__ import annotations
+
+import json
+
+from ..features import feature_table
+from .bits import (Unexpressed, choose_model, commented, header, split_by_name, unexpressed_notes,
+                   unowned_xsave)
+from .libvirt import MODELS as LIBVIRT_MODELS
+
+#: KubeVirt's default ``obsoleteCPUModels``: the node-labeller never marks them usable.
+OBSOLETE_MODELS = frozenset({"pentium", "pentium2", "pentium3", "pentiumpro", "coreduo", "n270",
+                             "core2duo", "Conroe", "athlon", "phenom", "kvm32", "kvm64", "qemu32",
+                             "qemu64"})
+WORDS = Unexpressed(
+    what="KubeVirt",
+    features=("libvirt has no name for these hidden features; the named model does not offer them "
+              "(host-passthrough would):"),
+    lower="spec.domain.cpu has no field for it (the named model brings its own)",
+    xsave="QEMU offers a component only with its feature, and no hidden feature owns these",
+)
+
+
+def _libvirt_spelling(baseline) -> str | None:
+    """The model's libvirt name: in libvirt's cpu_map since the libvirt format's floor version,
+    and not obsolete for KubeVirt."""
+    name = baseline.libvirt_name
+    return name if name in LIBVIRT_MODELS and name not in OBSOLETE_MODELS else None
+
+
+def _quoted(text: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML): ``486`` stays a string."""
+    return json.dumps(text)
+
+
+def render(plan, options) -> str:
+    named, unnamed = split_by_name(plan, "libvirt")
+    choice = choose_model(plan, "libvirt", _libvirt_spelling)
+    table = feature_table()
+    disabled = {name for name, _ in named}
+    notes = unexpressed_notes(plan, unnamed, WORDS,
+                              xsave_left=unowned_xsave(plan, {f.name for _, f in named}))
+    if choice is None:
+        notes.append("no libvirt CPU model that KubeVirt does not deem obsolete fits this VM; "
+                     "set cpu.model yourself")
+    else:
+        disabled |= {table.by_name[n].libvirt for n in choice.disable}
+        if choice.disable:
+            notes.append(f"model {choice.name} also has features this VM does not: "
+                         f"{', '.join(choice.disable)} (disabled below)")
+        if not choice.within_targets:
+            notes.append(f"model {choice.name} has features some target lacks (no closer model fits): "
+                         "the node-labeller will not mark such nodes as able to run it")
+    lines = header(plan) + commented(notes)
+    lines += ["---", "# spec.domain.cpu (VirtualMachine: spec.template.spec.domain.cpu)", "cpu:"]
+    if choice is not None:
+        lines.append(f"  model: {_quoted(choice.name)}")
+    if disabled:
+        lines.append("  features:")
+        for name in sorted(disabled):
+            lines += [f"    - name: {_quoted(name)}", "      policy: disable"]
+    else:
+        lines.append("  features: []")
+    lines += ["---", "# labels every target node must carry (set by KubeVirt's node-labeller)"]
+    if choice is not None:
+        lines += ["nodeSelector:", f"  {_quoted('cpu-model.node.kubevirt.io/' + choice.name)}: \"true\""]
+    else:
+        lines.append("nodeSelector: {}")
+    return "\n".join(lines) + "\n"

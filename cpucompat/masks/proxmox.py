@@ -1,0 +1,113 @@
+"""Proxmox VE custom CPU model: an entry for ``/etc/pve/virtual-guest/cpu-models.conf``.
+
+Section-config syntax (proxmox/pve-docs ``cpu-models.conf.adoc``): a header line
+``cpu-model: <name>``, then ``key value`` options indented by four spaces; VMs use it as
+``cpu: custom-<name>``. Options (proxmox/qemu-server ``src/PVE/QemuServer/CPUConfig.pm``,
+``$cpu_fmt``):
+
+- ``reported-model``: the QEMU model QEMU starts from: the guest sees that model's features
+  minus the flags. It is the closest model Proxmox accepts (the ``$cpu_vendor_list`` enum;
+  ``bits.choose_model``: all its features on the targets, the most of the VM's kept features);
+- ``flags -a;-b``: QEMU flag names (the ``qemu`` column of features.csv): every hidden feature,
+  and every feature of the model the VM does not have, so the guest sees only what it keeps;
+- ``phys-bits``: the targets' physical address width, when lowered.
+
+``CPUConfig.pm`` (qemu-server 0538c83, the newest read) has no option for the max basic or
+extended leaf (QEMU's ``level``/``xlevel``): a lowered leaf limit is left in a comment, like
+hidden features QEMU has no flag for. QEMU builds leaf 0xD from the features it offers, so
+XSAVE components follow their features.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+from ..errors import UsageError
+from ..features import feature_table
+from .bits import (Unexpressed, choose_model, commented, header, split_by_name, unexpressed_notes,
+                   unowned_xsave)
+
+#: Models Proxmox accepts as ``reported-model``: the keys of ``$cpu_vendor_list`` in
+#: proxmox/qemu-server src/PVE/QemuServer/CPUConfig.pm (0538c83).
+PROXMOX_MODELS = frozenset({
+    "486", "pentium", "pentium2", "pentium3", "coreduo", "core2duo", "Conroe", "Penryn",
+    "Nehalem", "Nehalem-IBRS", "Westmere", "Westmere-IBRS", "SandyBridge", "SandyBridge-IBRS",
+    "IvyBridge", "IvyBridge-IBRS", "Haswell", "Haswell-IBRS", "Haswell-noTSX",
+    "Haswell-noTSX-IBRS", "Broadwell", "Broadwell-IBRS", "Broadwell-noTSX",
+    "Broadwell-noTSX-IBRS", "Skylake-Client", "Skylake-Client-IBRS",
+    "Skylake-Client-noTSX-IBRS", "Skylake-Client-v4", "Skylake-Server", "Skylake-Server-IBRS",
+    "Skylake-Server-noTSX-IBRS", "Skylake-Server-v4", "Skylake-Server-v5", "Cascadelake-Server",
+    "Cascadelake-Server-v2", "Cascadelake-Server-noTSX", "Cascadelake-Server-v4",
+    "Cascadelake-Server-v5", "Cooperlake", "Cooperlake-v2", "KnightsMill", "Icelake-Client",
+    "Icelake-Client-noTSX", "Icelake-Server", "Icelake-Server-noTSX", "Icelake-Server-v3",
+    "Icelake-Server-v4", "Icelake-Server-v5", "Icelake-Server-v6", "Icelake-Server-v7",
+    "SapphireRapids", "SapphireRapids-v2", "SapphireRapids-v3", "SapphireRapids-v4",
+    "GraniteRapids", "GraniteRapids-v2", "GraniteRapids-v3", "SierraForest", "SierraForest-v2",
+    "SierraForest-v3", "ClearwaterForest", "athlon", "phenom", "Opteron_G1", "Opteron_G2",
+    "Opteron_G3", "Opteron_G4", "Opteron_G5", "EPYC", "EPYC-IBPB", "EPYC-v3", "EPYC-v4",
+    "EPYC-v5", "EPYC-Rome", "EPYC-Rome-v2", "EPYC-Rome-v3", "EPYC-Rome-v4", "EPYC-Rome-v5",
+    "EPYC-Milan", "EPYC-Milan-v2", "EPYC-Milan-v3", "EPYC-Genoa", "EPYC-Genoa-v2", "EPYC-Turin",
+    "host", "kvm32", "kvm64", "qemu32", "qemu64", "max",
+})
+#: A section id Proxmox accepts (pve_verify_configid) and that reads as a model name.
+NAME_RE = re.compile(r"[a-z][a-z0-9_-]+", re.IGNORECASE)
+INDENT = "    "
+WORDS = Unexpressed(
+    what="cpu-models.conf",
+    features=("QEMU has no flag for these hidden features; a named reported-model does not offer them "
+              "(QEMU sets only the bits it names):"),
+    lower="QEMU's level=/xlevel= could, but Proxmox has no option for them",
+    xsave="QEMU offers a component only with its feature, and no hidden feature owns these",
+)
+
+
+def proxmox_spelling(baseline) -> str | None:
+    """The baseline's model under a name Proxmox accepts as ``reported-model``, if any."""
+    for name in (baseline.libvirt_name, baseline.qemu_name, *baseline.libvirt_aliases, baseline.key):
+        if name in PROXMOX_MODELS:
+            return name
+    return None
+
+
+def model_name(plan, options) -> str:
+    """``--name``, or a name derived from the VM and what it must run on."""
+    if options.name:
+        if not NAME_RE.fullmatch(options.name):
+            raise UsageError(f"--name {options.name!r}: a Proxmox CPU model name is a letter "
+                             "followed by one or more letters, digits, '-' or '_'")
+        return options.name
+    slug = re.sub(r"[^a-z0-9]+", "-", plan.vm_name.lower()).strip("-")[:24].strip("-")
+    digest = hashlib.sha256("\n".join([plan.vm_name, plan.target_label, *plan.hidden,
+                                       *map(str, plan.lower.items())]).encode()).hexdigest()[:8]
+    return f"cpucompat-{slug}-{digest}" if slug else f"cpucompat-{digest}"
+
+
+def render(plan, options) -> str:
+    named, unnamed = split_by_name(plan, "qemu")
+    choice = choose_model(plan, "qemu", proxmox_spelling)
+    table = feature_table()
+    flags = {name for name, _ in named}
+    notes = unexpressed_notes(plan, unnamed, WORDS, lowerable=("phys_addr_bits",),
+                              xsave_left=unowned_xsave(plan, {f.name for _, f in named}))
+    if choice is None:
+        notes.append("no QEMU model Proxmox accepts fits this VM; set reported-model yourself")
+    else:
+        flags |= {table.by_name[n].qemu for n in choice.disable}
+        if choice.disable:
+            notes.append(f"reported-model {choice.name} also has features this VM does not: "
+                         f"{', '.join(choice.disable)} (disabled by the flags)")
+        if not choice.within_targets:
+            notes.append(f"reported-model {choice.name} has features some target lacks (no closer model "
+                         "fits); QEMU's enforce only checks what the flags leave enabled")
+    name = model_name(plan, options)
+    lines = header(plan) + commented(notes)
+    lines.append(f"# use it as  cpu: custom-{name}  (the same entry must be on every node)")
+    lines.append(f"cpu-model: {name}")
+    if flags:
+        lines.append(f"{INDENT}flags {';'.join('-' + flag for flag in sorted(flags))}")
+    if "phys_addr_bits" in plan.lower:
+        lines.append(f"{INDENT}phys-bits {plan.lower['phys_addr_bits']}")
+    if choice is not None:
+        lines.append(f"{INDENT}reported-model {choice.name}")
+    return "\n".join(lines) + "\n"
