@@ -23,14 +23,13 @@ from __future__ import annotations
 import json
 
 from ..features import feature_table
+from .consumers import known_names
 from .bits import (Unexpressed, choose_model, commented, header, split_by_name, unexpressed_notes,
                    unowned_xsave)
 from .libvirt import MODELS as LIBVIRT_MODELS
 
 #: KubeVirt's default ``obsoleteCPUModels``: the node-labeller never marks them usable.
-OBSOLETE_MODELS = frozenset({"pentium", "pentium2", "pentium3", "pentiumpro", "coreduo", "n270",
-                             "core2duo", "Conroe", "athlon", "phenom", "kvm32", "kvm64", "qemu32",
-                             "qemu64"})
+OBSOLETE_MODELS = known_names("kubevirt", "obsolete-model")
 WORDS = Unexpressed(
     what="KubeVirt",
     features=("libvirt has no name for these hidden features; the named model does not offer them "

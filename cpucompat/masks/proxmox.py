@@ -25,31 +25,13 @@ import re
 
 from ..errors import UsageError
 from ..features import feature_table
+from .consumers import known_names
 from .bits import (Unexpressed, choose_model, commented, header, split_by_name, unexpressed_notes,
                    unowned_xsave)
 
 #: Models Proxmox accepts as ``reported-model``: the keys of ``$cpu_vendor_list`` in
 #: proxmox/qemu-server src/PVE/QemuServer/CPUConfig.pm (0538c83).
-PROXMOX_MODELS = frozenset({
-    "486", "pentium", "pentium2", "pentium3", "coreduo", "core2duo", "Conroe", "Penryn",
-    "Nehalem", "Nehalem-IBRS", "Westmere", "Westmere-IBRS", "SandyBridge", "SandyBridge-IBRS",
-    "IvyBridge", "IvyBridge-IBRS", "Haswell", "Haswell-IBRS", "Haswell-noTSX",
-    "Haswell-noTSX-IBRS", "Broadwell", "Broadwell-IBRS", "Broadwell-noTSX",
-    "Broadwell-noTSX-IBRS", "Skylake-Client", "Skylake-Client-IBRS",
-    "Skylake-Client-noTSX-IBRS", "Skylake-Client-v4", "Skylake-Server", "Skylake-Server-IBRS",
-    "Skylake-Server-noTSX-IBRS", "Skylake-Server-v4", "Skylake-Server-v5", "Cascadelake-Server",
-    "Cascadelake-Server-v2", "Cascadelake-Server-noTSX", "Cascadelake-Server-v4",
-    "Cascadelake-Server-v5", "Cooperlake", "Cooperlake-v2", "KnightsMill", "Icelake-Client",
-    "Icelake-Client-noTSX", "Icelake-Server", "Icelake-Server-noTSX", "Icelake-Server-v3",
-    "Icelake-Server-v4", "Icelake-Server-v5", "Icelake-Server-v6", "Icelake-Server-v7",
-    "SapphireRapids", "SapphireRapids-v2", "SapphireRapids-v3", "SapphireRapids-v4",
-    "GraniteRapids", "GraniteRapids-v2", "GraniteRapids-v3", "SierraForest", "SierraForest-v2",
-    "SierraForest-v3", "ClearwaterForest", "athlon", "phenom", "Opteron_G1", "Opteron_G2",
-    "Opteron_G3", "Opteron_G4", "Opteron_G5", "EPYC", "EPYC-IBPB", "EPYC-v3", "EPYC-v4",
-    "EPYC-v5", "EPYC-Rome", "EPYC-Rome-v2", "EPYC-Rome-v3", "EPYC-Rome-v4", "EPYC-Rome-v5",
-    "EPYC-Milan", "EPYC-Milan-v2", "EPYC-Milan-v3", "EPYC-Genoa", "EPYC-Genoa-v2", "EPYC-Turin",
-    "host", "kvm32", "kvm64", "qemu32", "qemu64", "max",
-})
+PROXMOX_MODELS = known_names("proxmox", "reported-model")
 #: A section id Proxmox accepts (pve_verify_configid) and that reads as a model name.
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]+", re.IGNORECASE)
 INDENT = "    "

@@ -26,6 +26,7 @@ from __future__ import annotations
 from .. import baselines as named
 from ..errors import UsageError
 from .bits import header, split_by_name, unowned_xsave
+from .consumers import known_names
 from .plan import MaskPlan
 
 #: Bases whose ``host-phys-bits`` defaults to on under KVM (QEMU ``host_cpu_max_instance_init``).
@@ -34,15 +35,7 @@ HOST_BASES = ("host", "max")
 #: QEMU feature names (features.csv) that QEMU 7.2, Debian 12's, does not know: it refuses a
 #: ``-cpu`` naming one ("Property '...' not found"), and it cannot expose the feature either.
 #: Only used for a comment; tests/masks/test_qemu.py checks it against the installed QEMU 7.2.
-UNKNOWN_TO_QEMU_7_2 = frozenset("""
-    amd-psfd amx-complex amx-fp16 auto-ibrs avx-ifma avx-ne-convert avx-vnni-int16
-    avx-vnni-int8 avx10 avx10-128 avx10-256 avx10-512 bhi-ctrl cet-ibt cet-ss cmpccxadd
-    ddpd-u eraps fdp-excptn-only flush-l1d fred fs-gs-base-ns fsrc fsrs fzrm ibpb-brtype
-    intel-psfd ipred-ctrl lam lfence-always-serializing lkgs mcdt-no no-nested-data-bp
-    null-sel-clr-base overflow-recov perfmon-v2 prefetchi prefetchiti rrsba-ctrl sbpb
-    sgx-aex-notify sgx-edeccssa sha512 sm3 sm4 srso-no srso-user-kernel-no stibp-always-on
-    succor tsa-l1-no tsa-sq-no verw-clear vnmi wrmsrns zero-fcs-fds
-""".split())
+UNKNOWN_TO_QEMU_7_2 = known_names("qemu-7.2", "unknown-feature")
 
 
 def qemu_base(base: str) -> tuple[str, str]:
