@@ -30,13 +30,31 @@ from dataclasses import dataclass
 from fractions import Fraction
 from functools import cache
 
-import numpy as np
-
-from . import baselines as named
+from .baselines import Baseline
 from .cluster import LEVELLED_FIELDS, MixedVendors, Policy, name_baseline, usable_features
 from .decode import Decoded
 from .errors import CpuCompatError, UsageError
 from .features import feature_table
+
+
+class MissingExtra(CpuCompatError):
+    """Fleet analysis without pandas (and numpy) installed."""
+
+
+try:
+    import numpy as np
+except ImportError:  # pragma: no cover - numpy comes with pandas, the fleet extra
+    raise MissingExtra("fleet analysis needs pandas: pip install 'cpucompat[fleet]'") from None
+
+
+def pandas():
+    """The pandas module, imported on first use; MissingExtra (exit 2) when it is not installed."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise MissingExtra("fleet analysis needs pandas: pip install 'cpucompat[fleet]'") from None
+    return pd
+
 
 #: Scalar columns of a fleet, besides ``host`` and one bool column per feature.
 SCALARS = ("vendor", "family", "model", "stepping", *LEVELLED_FIELDS, "xcr0_supported", "xss_supported")
@@ -107,7 +125,7 @@ class Fleet:
 
 def scalar_frame(records: Sequence[tuple] | dict):
     """The scalars as a frame with nullable integer columns and a categorical vendor."""
-    import pandas as pd
+    pd = pandas()
 
     frame = pd.DataFrame(records, copy=False) if isinstance(records, dict) else pd.DataFrame(records, columns=list(SCALARS))
     for name in SCALARS[1:]:
@@ -124,7 +142,7 @@ def host_scalars(host: Decoded) -> tuple:
 
 def from_records(names: Sequence[str], rows: Sequence, scalars: Sequence[tuple]) -> Fleet:
     """A fleet from per-host names, packed rows and scalar tuples."""
-    import pandas as pd
+    pd = pandas()
 
     bits = np.array(rows, dtype=np.uint64).reshape(len(names), words())
     return Fleet(pd.Series(list(names), dtype="str"), bits, scalar_frame(scalars))
@@ -138,7 +156,7 @@ def from_decoded(hosts: Sequence[Decoded]) -> Fleet:
 
 def concat(fleets: Sequence[Fleet]) -> Fleet:
     """Several fleets as one, rows in order."""
-    import pandas as pd
+    pd = pandas()
 
     if len(fleets) == 1:
         return fleets[0]
@@ -180,7 +198,7 @@ def _first_of_each(codes: np.ndarray) -> np.ndarray:
 
 def _codes(bits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Class code of every host and the first host of each code: exact, hash verified."""
-    import pandas as pd
+    pd = pandas()
 
     varying = np.flatnonzero(np.bitwise_or.reduce(bits, axis=0) & ~np.bitwise_and.reduce(bits, axis=0))
     if varying.size == 0:
@@ -235,7 +253,7 @@ class FleetBaseline:
     features: frozenset[str]
     fields: dict
     vendor: str | None
-    named: dict[str, named.Baseline | None]
+    named: dict[str, Baseline | None]
 
 
 def fleet_vendor(fleet: Fleet, cross_vendor: bool) -> str | None:

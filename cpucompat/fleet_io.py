@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import CpuCompatError, InputError, UsageError
-from .fleet import SCALARS, Fleet, bool_matrix, columns, pack_matrix, scalar_frame, words
+from .fleet import SCALARS, Fleet, bool_matrix, columns, pack_matrix, pandas, scalar_frame, words
 
 PARQUET_MAGIC = b"PAR1"
 CSV_HEADER = b"host,"
@@ -87,20 +87,32 @@ def interleaved_bitmaps(hosts: int) -> np.ndarray:
 
 
 def rows_from_bitmaps(interleaved: np.ndarray, hosts: int, fixed: dict[int, int] | None = None) -> np.ndarray:
-    """Column bitmaps (laid out by ``interleaved_bitmaps``) as ``(hosts, words())`` uint64 rows.
+    """Column bitmaps (laid out by ``interleaved_bitmaps``; overwritten) as ``(hosts, words())`` rows.
 
     ``fixed`` maps groups of 8 columns that hold one value on every host to their byte; their
     bitmaps are not looked at.
     """
     fixed = fixed or {}
     groups, nbytes = interleaved.shape[:2]
-    live = [g for g in range(groups) if g not in fixed]
-    x = _transpose8(interleaved[live].view("<u8")[..., 0].astype(np.uint64, copy=False))
-    rows = np.empty((nbytes * 8, groups), dtype=np.uint8)
-    rows[:, live] = x.view(np.uint8).reshape(len(live), nbytes, 8).transpose(1, 2, 0).reshape(nbytes * 8, len(live))
+    words_ = interleaved.view("<u8")[..., 0]
+    for start, stop in _runs([g not in fixed for g in range(groups)]):
+        _transpose8(words_[start:stop])
+    rows = np.ascontiguousarray(interleaved.transpose(1, 2, 0)).reshape(nbytes * 8, groups)
     for group, byte in fixed.items():
         rows[:, group] = byte
     return rows[:hosts].view("<u8").astype(np.uint64, copy=False)
+
+
+def _runs(flags: list[bool]) -> list[tuple[int, int]]:
+    """(start, stop) of each run of True."""
+    runs, start = [], None
+    for i, flag in enumerate([*flags, False]):
+        if flag and start is None:
+            start = i
+        elif not flag and start is not None:
+            runs.append((start, i))
+            start = None
+    return runs
 
 
 def fixed_groups(constant: dict[int, bool]) -> dict[int, int]:
@@ -128,7 +140,7 @@ def bitmaps_from_rows(bits: np.ndarray) -> np.ndarray:
 
 def to_frame(fleet: Fleet):
     """The fleet as a pandas frame: host, scalars, one bool column per feature."""
-    import pandas as pd
+    pd = pandas()
 
     features = pd.DataFrame(bool_matrix(fleet.bits), columns=list(columns()))
     return pd.concat([fleet.hosts.rename("host").to_frame(), fleet.scalars.reset_index(drop=True), features], axis=1)
@@ -189,9 +201,21 @@ def _column_bitmap(column, nbytes: int) -> np.ndarray:
 
 
 def _nullable_types(pa):
-    import pandas as pd
+    pd = pandas()
 
     return {pa.int64(): pd.Int64Dtype(), pa.uint64(): pd.UInt64Dtype()}.get
+
+
+def _feature_rows(table, constant: dict[str, bool], varying: list[str]) -> np.ndarray:
+    """Packed rows from the varying bool columns read and the constant ones known from statistics."""
+    index = {name: j for j, name in enumerate(columns())}
+    fixed = fixed_groups({index[name]: value for name, value in constant.items()})
+    bitmaps = interleaved_bitmaps(table.num_rows)  # zeros: pages of fixed groups are never touched
+    for name in varying:
+        bitmaps[index[name] // 8, :, index[name] % 8] = _column_bitmap(table.column(name), bitmaps.shape[1])
+    for name in (n for n, value in constant.items() if value and index[n] // 8 not in fixed):
+        bitmaps[index[name] // 8, :, index[name] % 8] = 0xFF
+    return rows_from_bitmaps(bitmaps, table.num_rows, fixed)
 
 
 def read_parquet(path: str) -> Fleet:
@@ -199,27 +223,19 @@ def read_parquet(path: str) -> Fleet:
     pa, pq = _parquet()
     try:
         source = pq.ParquetFile(path)
+        names = source.schema_arrow.names
+        if "host" not in names:
+            raise InputError(path, "not a cpucompat fleet table: no 'host' column")
+        features = [name for name in columns() if name in names]
+        constant = _constant_columns(source.metadata, features)
+        varying = [name for name in features if name not in constant]
+        scalars = [name for name in SCALARS if name in names]
+        table = source.read(columns=["host", *scalars, *varying], use_threads=True)
     except (pa.ArrowException, OSError) as error:
         raise InputError(path, f"cannot read Parquet: {error}") from None
-    names = source.schema_arrow.names
-    if "host" not in names:
-        raise InputError(path, "not a cpucompat fleet table: no 'host' column")
-    features = [name for name in columns() if name in names]
-    constant = _constant_columns(source.metadata, features)
-    varying = [name for name in features if name not in constant]
-    scalars = [name for name in SCALARS if name in names]
-    table = source.read(columns=["host", *scalars, *varying], use_threads=True)
-    hosts = table.num_rows
-    index = {name: j for j, name in enumerate(columns())}
-    fixed = fixed_groups({index[name]: value for name, value in constant.items()})
-    bitmaps = interleaved_bitmaps(hosts)  # zeros: pages of fixed groups are never touched
-    for name in varying:
-        bitmaps[index[name] // 8, :, index[name] % 8] = _column_bitmap(table.column(name), bitmaps.shape[1])
-    for name in (n for n, value in constant.items() if value and index[n] // 8 not in fixed):
-        bitmaps[index[name] // 8, :, index[name] % 8] = 0xFF
     frame = table.select(["host", *scalars]).to_pandas(types_mapper=_nullable_types(pa))
-    return Fleet(frame["host"].astype("str"), rows_from_bitmaps(bitmaps, hosts, fixed),
-                 scalar_frame({name: frame[name] if name in frame else [None] * hosts for name in SCALARS}))
+    return Fleet(frame["host"].astype("str"), _feature_rows(table, constant, varying),
+                 scalar_frame({name: frame[name] if name in frame else [None] * len(frame) for name in SCALARS}))
 
 
 # --- any table --------------------------------------------------------------------------
@@ -230,7 +246,7 @@ def read_table(path: str) -> Fleet:
     if kind == "parquet":
         return read_parquet(path)
     if kind == "csv":
-        import pandas as pd
+        pd = pandas()
 
         return from_frame(pd.read_csv(path), path)
     raise InputError(path, "not a fleet table (expected Parquet, or CSV starting with 'host,')")

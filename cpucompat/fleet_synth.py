@@ -25,7 +25,7 @@ from .decode import Decoded, decode
 from .dump import REGISTERS, CpuLeaves, Dump
 from .errors import UsageError
 from .features import feature_table
-from .fleet import Fleet, columns, host_scalars, pack, scalar_frame
+from .fleet import Fleet, columns, host_scalars, pack, pandas, scalar_frame
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ def _avx512_losses(bits: np.ndarray, rng: np.random.Generator) -> None:
 
 def synthesize(sources: Sequence[Decoded], hosts: int, seed: int = 0) -> Fleet:
     """A fleet of ``hosts`` synthetic hosts drawn from ``sources`` (seeded)."""
-    import pandas as pd
+    pd = pandas()
 
     if not sources:
         raise UsageError("fleet synth needs at least one --from dump")

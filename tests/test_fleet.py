@@ -291,13 +291,20 @@ def test_cli_progress_on_stderr_and_pure_json_on_stdout(tmp_path):
 
 
 def test_cli_mixed_vendors_exit_2(tmp_path):
-    intel = REFERENCE / "dumps" / "instlatx64" / "GenuineIntel0050654_SkylakeXeon_CPUID9.txt"
-    if not intel.exists():
-        pytest.skip("../shared/reference not available")
-    result = runner.invoke(app, ["fleet", str(FIXTURE), str(intel), "--json"])
+    intel = dataclasses.replace(_fixture(), name="intel-1", vendor="GenuineIntel")
+    table = str(tmp_path / "mixed.csv")
+    fleet_io.write_table(F.from_decoded([_host("amd-1"), intel]), table)
+    result = runner.invoke(app, ["fleet", table, "--json"])
     assert result.exit_code == 2 and result.stdout == ""
     assert result.stderr.startswith("error: hosts of different CPU vendors")
-    assert runner.invoke(app, ["fleet", str(FIXTURE), str(intel), "--cross-vendor", "--json"]).exit_code == 0
+    result = runner.invoke(app, ["fleet", table, "--cross-vendor", "--json"])
+    assert result.exit_code == 0 and json.loads(result.stdout)["vendor"] is None
+
+
+def test_corrupt_parquet_is_an_input_error(tmp_path):
+    (tmp_path / "bad.parquet").write_bytes(b"PAR1" + b"\0" * 64)
+    result = runner.invoke(app, ["fleet", str(tmp_path / "bad.parquet")])
+    assert result.exit_code == 2 and "cannot read Parquet" in result.stderr
 
 
 @pytest.mark.parametrize("args, message", [
@@ -316,3 +323,34 @@ def test_decode_does_not_import_pandas():
             "print('pandas' in sys.modules, 'numpy' in sys.modules, file=sys.stderr)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stderr.strip().splitlines()[-1] == "False False"
+
+
+def test_parquet_with_row_groups_and_nulls(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fleet = _synthetic(hosts=250)
+    table = fleet_io._arrow_table(fleet)
+    aes = table.column_names.index("aes")
+    values = table.column(aes).to_pylist()
+    values[3] = None  # a null reads as absent
+    table = table.set_column(aes, "aes", pa.array(values))
+    pq.write_table(table, tmp_path / "f.parquet", row_group_size=64)
+    read = fleet_io.read_table(str(tmp_path / "f.parquet"))
+    expected = fleet.bits.copy()
+    expected[3] &= ~F.pack({"aes"})
+    assert np.array_equal(read.bits, expected)
+
+
+def test_folder_with_a_table_and_dumps(tmp_path):
+    fleet_io.write_table(_synthetic(hosts=20), str(tmp_path / "old.csv"))
+    (tmp_path / "new-host.txt").write_bytes(FIXTURE.read_bytes())
+    fleet = ingest([str(tmp_path)]).fleet
+    assert len(fleet) == 21 and fleet.hosts.iloc[-1] == "new-host.txt"
+
+
+def test_fleet_without_pandas_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)
+    with pytest.raises(F.MissingExtra, match=r"pip install 'cpucompat\[fleet\]'") as error:
+        F.from_decoded([_fixture()])
+    assert error.value.exit_code == 2
