@@ -243,15 +243,6 @@ def mask(
     write_atomic(output, text, force=force)
 
 
-def main() -> None:
-    """Console-script entry point."""
-    if sys.argv[1:2] == ["collect"]:  # fast path: Typer's option coercion imports pydantic (~85 ms)
-        from .collect.command import fast_path
-
-        fast_path(sys.argv[2:])  # exits, unless Typer is needed (--help, an unknown option)
-    app()
-
-
 # --- fleet: `cpucompat fleet INPUT...` analyses (the default command), `fleet synth` generates ---
 
 class _FleetGroup(typer.core.TyperGroup):
@@ -321,3 +312,12 @@ def fleet_synth(
     check_output(output, force)
     write_table(synthesize(_decode_all(sources), hosts, seed), output, force)
     print(f"wrote {hosts} synthetic hosts to {output}", file=sys.stderr)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    if sys.argv[1:2] == ["collect"]:  # fast path: Typer's option coercion imports pydantic (~85 ms)
+        from .collect.command import fast_path
+
+        fast_path(sys.argv[2:])  # exits, unless Typer is needed (--help, an unknown option)
+    app()
