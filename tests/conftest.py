@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,30 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"
 REFERENCE = REPO.parent / "shared" / "reference"
+
+
+#: Set (CI does) to make a missing QEMU or gcc fail the probe tests instead of skipping them.
+REQUIRE_QEMU_ENV = "CPUCOMPAT_REQUIRE_QEMU"
+
+
+def require_qemu(what: str = "the QEMU probe") -> None:
+    """Skip (or fail, where REQUIRE_QEMU_ENV is set) when qemu-system-x86_64 or gcc is missing."""
+    from tests.qemu_probe import harness
+
+    if not harness.available():
+        message = f"{what} needs {harness.QEMU} and {harness.GCC}, and one is not installed"
+        if os.environ.get(REQUIRE_QEMU_ENV, "") not in ("", "0"):
+            pytest.fail(f"{message}, and {REQUIRE_QEMU_ENV} is set")
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def probe_kernel() -> Path:
+    """The built CPUID probe image (tests/qemu_probe)."""
+    from tests.qemu_probe import harness
+
+    require_qemu()
+    return harness.build_probe()
 
 
 def reference(*parts: str) -> Path:

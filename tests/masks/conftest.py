@@ -19,6 +19,7 @@ from cpucompat.cluster import usable_features
 from cpucompat.decode import Decoded, decode
 from cpucompat.dump import REGISTERS, CpuLeaves, Dump
 from cpucompat.features import feature_table
+from cpucompat.masks import plan_for_hosts
 from cpucompat.masks.plan import header_lines
 from cpucompat.parsers import read_dump
 
@@ -54,6 +55,18 @@ def same_vendor_targets(name: str) -> list[str]:
     """Every other reference dump of the same CPU vendor."""
     vendor = instlat(name).vendor
     return [other for other in instlat_names() if other != name and instlat(other).vendor == vendor]
+
+
+def pair_failures(source: str, check) -> list[str]:
+    """Run ``check(vm, plan, target_features, target_fields) -> [problems]`` for the plan from one
+    reference dump to every other dump of its vendor; the problems, each naming its pair."""
+    vm = instlat(source)
+    failures = []
+    for target_name in same_vendor_targets(source):
+        target = instlat(target_name)
+        found = check(vm, plan_for_hosts(vm, [target]), target.features, target.fields)
+        failures += [f"{source} -> {target_name}: {p}" for p in found]
+    return failures
 
 
 def zen3_kvm() -> Decoded:

@@ -18,8 +18,7 @@ from cpucompat.features import feature_table
 from cpucompat.masks import plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 
-from .conftest import (ZEN3_KVM, instlat, instlat_names, model_problems, named_format_problems,
-                       same_vendor_targets)
+from .conftest import ZEN3_KVM, instlat, instlat_names, model_problems, named_format_problems, pair_failures
 
 POLICIES = {"force", "require", "optional", "disable", "forbid"}
 
@@ -70,12 +69,7 @@ def check(vm: Decoded, plan, target_features, target_fields=None) -> list[str]:
 
 @pytest.mark.parametrize("source", instlat_names() or ["(no reference dumps)"])
 def test_kubevirt_between_reference_dumps(source):
-    vm = instlat(source)
-    failures = []
-    for target_name in same_vendor_targets(source):
-        target = instlat(target_name)
-        found = check(vm, plan_for_hosts(vm, [target]), target.features, target.fields)
-        failures += [f"{source} -> {target_name}: {p}" for p in found]
+    failures = pair_failures(source, check)
     assert not failures, "\n".join(failures)
 
 

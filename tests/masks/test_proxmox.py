@@ -21,8 +21,7 @@ from cpucompat.features import feature_table
 from cpucompat.masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 
-from .conftest import (ZEN3_KVM, instlat, instlat_names, model_problems, named_format_problems,
-                       same_vendor_targets)
+from .conftest import ZEN3_KVM, instlat, instlat_names, model_problems, named_format_problems, pair_failures
 
 HEADER = re.compile(r"(\S+):\s*(\S+)\s*")
 PROPERTY = re.compile(r"[ \t]+(\S+)[ \t]+(\S.*?)\s*")
@@ -96,12 +95,7 @@ def removed_features(entry: dict[str, str]) -> frozenset[str]:
 
 @pytest.mark.parametrize("source", instlat_names() or ["(no reference dumps)"])
 def test_proxmox_between_reference_dumps(source):
-    vm = instlat(source)
-    failures = []
-    for target_name in same_vendor_targets(source):
-        target = instlat(target_name)
-        found = check(vm, plan_for_hosts(vm, [target]), target.features, target.fields)
-        failures += [f"{source} -> {target_name}: {p}" for p in found]
+    failures = pair_failures(source, check)
     assert not failures, "\n".join(failures)
 
 

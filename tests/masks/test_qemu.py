@@ -23,7 +23,6 @@ QEMU 7.2 facts the tests accommodate (../shared/docs/qemu-guest-probe.md):
 from __future__ import annotations
 
 import functools
-import os
 import re
 import subprocess
 from dataclasses import dataclass
@@ -41,22 +40,13 @@ from cpucompat.masks.plan import header_lines
 from cpucompat.parsers import read_dump
 from tests.qemu_probe import harness, regenerate
 
+from ..conftest import require_qemu
 from .conftest import instlat
 
-REQUIRE_ENV = "CPUCOMPAT_REQUIRE_QEMU"
 INTEL_MAX = "max,vendor=GenuineIntel"
 LOWERED = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits")
 
 
-@pytest.fixture(scope="module")
-def probe_kernel():
-    """The probe image; skips without qemu-system-x86_64/gcc, fails instead when CI requires them."""
-    if not harness.available():
-        message = f"{harness.QEMU} or {harness.GCC} not installed"
-        if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-            pytest.fail(f"{message}, and {REQUIRE_ENV} is set")
-        pytest.skip(message)
-    return harness.build_probe()
 
 
 # ---- dumps and plans of the round-trip pairs ------------------------------------------
@@ -101,11 +91,7 @@ def dump_of(cpu: str) -> Decoded:
     """The probe's dump under ``-cpu cpu``: the shipped fixture, else one boot per session."""
     if not needs_boot(cpu):
         return decode(read_dump(str(regenerate.fixture_path(cpu))))
-    if not harness.available():
-        message = f"-cpu {cpu} must be booted and {harness.QEMU} or {harness.GCC} is not installed"
-        if os.environ.get(REQUIRE_ENV, "") not in ("", "0"):
-            pytest.fail(f"{message}, and {REQUIRE_ENV} is set")
-        pytest.skip(message)
+    require_qemu(f"booting -cpu {cpu}")
     return decode(harness.boot(cpu))
 
 
