@@ -48,9 +48,20 @@ class Policy:
         return feature.vendor == "any" or not self.cross_vendor
 
 
-def usable_features(features: Iterable[str], policy: Policy = Policy()) -> frozenset[str]:
-    """The features a VM may be given: policy-filtered and closed under dependencies."""
-    return feature_table().close_under_deps(n for n in features if policy.admits(n))
+def usable_features(features: Iterable[str], policy: Policy = Policy(),
+                    seen: Iterable[str] | None = None) -> frozenset[str]:
+    """The features a VM may be given: policy-filtered and closed under dependencies.
+
+    ``seen`` is every feature any of the hosts has (default: ``features`` themselves). A
+    feature goes when something it requires was lost, i.e. seen on a host but not kept: when
+    one host lacks AVX, AVX2 goes too. A requirement no host has at all (a CPU that reports
+    SPEC_CTRL_SSBD without SPEC_CTRL, as KVM does on AMD) removes nothing, so a host's
+    baseline against itself is just the policy's.
+    """
+    features = frozenset(features)
+    kept = frozenset(n for n in features if policy.admits(n))
+    lost = (features if seen is None else frozenset(seen) | features) - kept
+    return kept - feature_table().dependents(lost)
 
 
 @dataclass
@@ -98,7 +109,8 @@ def weakest_links(hosts: Sequence[Decoded], policy: Policy, few: int | None = No
     (default: 1 host, or 5% of the hosts for large sets).
     """
     few = few or max(1, math.floor(len(hosts) * 0.05))
-    usable = [usable_features(h.features, policy) for h in hosts]
+    seen = frozenset.union(*(h.features for h in hosts))
+    usable = [usable_features(h.features, policy, seen) for h in hosts]
     everywhere = frozenset.intersection(*usable)
     lacking: dict[str, list[int]] = {}
     for name in frozenset.union(*usable) - everywhere:
@@ -122,7 +134,7 @@ def cluster_baseline(hosts: Sequence[Decoded], policy: Policy = Policy()) -> Clu
         raise CpuCompatError("no hosts given")
     vendor = check_vendors(hosts, policy.cross_vendor)
     common = frozenset.intersection(*(h.features for h in hosts))
-    features = usable_features(common, policy)
+    features = usable_features(common, policy, seen=frozenset.union(*(h.features for h in hosts)))
     result = ClusterBaseline(list(hosts), features, level_fields(hosts), vendor)
     result.named = name_baseline(features, vendor)
     if policy.cross_vendor and vendor is None:

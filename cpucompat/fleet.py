@@ -294,7 +294,8 @@ def _named(features: frozenset[str], vendor: str | None, policy: Policy) -> dict
 def common_features(groups: Classes, policy: Policy, keep: np.ndarray | None = None) -> frozenset[str]:
     """The usable features of the intersection of the (kept) classes."""
     rows = groups.rows if keep is None else groups.rows[keep]
-    return usable_features(unpack(np.bitwise_and.reduce(rows, axis=0)), policy)
+    return usable_features(unpack(np.bitwise_and.reduce(rows, axis=0)), policy,
+                           seen=unpack(np.bitwise_or.reduce(rows, axis=0)))
 
 
 def fleet_baseline(fleet: Fleet, groups: Classes, policy: Policy = Policy()) -> FleetBaseline:
@@ -352,7 +353,7 @@ def min_hosts(groups: Classes, base: FleetBaseline, share: Fraction, policy: Pol
     usable = [usable_features(unpack(row), policy) for row in groups.rows]
     need = math.ceil(share * int(groups.counts.sum()))
     kept = _greedy_keep(usable, groups.counts, base.features, need)
-    features = frozenset.intersection(*(usable[i] for i in np.flatnonzero(kept)))
+    features = common_features(groups, policy, kept)
     gained = features - base.features
     lacking = {int(i): gained - usable[i] for i in np.flatnonzero(~kept)}
     return MinHosts(share, features, gained, int(groups.counts[kept].sum()), lacking)
