@@ -230,7 +230,7 @@ def mask(
     name: Annotated[str, typer.Option("--name", help="Model/profile name for the proxmox and kubevirt formats.")] = "",
 ) -> None:
     """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
-    from .fingerprint import write_atomic
+    from .output import write_text
     from .masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
 
     if sum(x is not None and x != [] for x in (target, evc, qemu_model)) != 1:
@@ -240,7 +240,7 @@ def mask(
     if plan.empty:
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
     text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
-    write_atomic(output, text, force=force)
+    write_text(output, text, force=force)
 
 
 # --- fleet: `cpucompat fleet INPUT...` analyses (the default command), `fleet synth` generates ---

@@ -4,20 +4,17 @@ A fingerprint is what the host agent leaves on each server: the raw CPUID of eve
 CPU (and what KVM can offer guests), XCR0, the kernel's view, firmware facts, BIOS findings
 and notes. ``content_hash`` covers the ``raw`` part only, so two collections of the same
 hardware and settings hash alike whatever the hostname or time. The schema is
-``data/fingerprint.schema.json``; the reader is ``cpucompat.parsers.fingerprint``.
+``data/fingerprint.schema.json``; the reader is ``cpucompat.parsers.fingerprint``; files are
+written with ``cpucompat.output.write_text``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
-from pathlib import Path
 
 from . import __version__
 from .dump import CpuLeaves, Dump
-from .errors import CpuCompatError
 
 FORMAT = "cpucompat-fingerprint"
 VERSION = 1
@@ -92,32 +89,3 @@ def from_dump(dump: Dump) -> dict:
 
 def dumps(document: dict) -> str:
     return json.dumps(document, indent=1) + "\n"
-
-
-def write_atomic(path: str | os.PathLike, text: str, force: bool = False) -> None:
-    """Write text to path through a temporary file and a rename; keep an existing file unless force.
-
-    ``-`` writes to stdout. A path that is not a regular file (e.g. /dev/null) is written directly.
-    """
-    if str(path) == "-":
-        import sys
-
-        sys.stdout.write(text)
-        return
-    target = Path(path)
-    if target.exists() and not target.is_file():
-        target.write_text(text)
-        return
-    if target.exists() and not force:
-        raise CpuCompatError(f"{target}: exists; use --force to replace it")
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise

@@ -18,13 +18,13 @@ clear message (exit 2) and CSV still works.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from .errors import CpuCompatError, InputError, UsageError
 from .fleet import SCALARS, Fleet, bool_matrix, columns, pack_matrix, pandas, scalar_frame, words
+from .output import refuse_existing, replace_atomically
 
 PARQUET_MAGIC = b"PAR1"
 CSV_HEADER = b"host,"
@@ -58,8 +58,7 @@ def check_output(path: str, force: bool = False) -> str:
     suffix = Path(path).suffix.lower()
     if suffix not in (".parquet", ".csv"):
         raise UsageError(f"{path}: a fleet table is written as .parquet or .csv")
-    if Path(path).exists() and not force:
-        raise CpuCompatError(f"{path}: exists; use --force to replace it")
+    refuse_existing(path, force)
     if suffix == ".parquet":
         _parquet()
     return suffix[1:]
@@ -252,25 +251,12 @@ def read_table(path: str) -> Fleet:
     raise InputError(path, "not a fleet table (expected Parquet, or CSV starting with 'host,')")
 
 
-def _write_atomic(path: str, write) -> None:
-    target = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(temp)
-        os.chmod(temp, 0o644)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-
-
 def write_table(fleet: Fleet, path: str, force: bool = False) -> None:
     """Write the fleet as .parquet or .csv (by the file name), atomically."""
     if check_output(path, force) == "parquet":
         _, pq = _parquet()
         table = _arrow_table(fleet)
-        _write_atomic(path, lambda temp: pq.write_table(table, temp))
+        replace_atomically(path, lambda temp: pq.write_table(table, temp))
     else:
         frame = to_frame(fleet)
-        _write_atomic(path, lambda temp: frame.to_csv(temp, index=False))
+        replace_atomically(path, lambda temp: frame.to_csv(temp, index=False))

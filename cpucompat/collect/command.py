@@ -10,7 +10,6 @@ collection. ``fast_path`` parses the same options itself and exits; anything it 
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from ..errors import CpuCompatError, exit_on_error
 from ..cpulist import parse_cpu_list
@@ -26,16 +25,16 @@ def run(output: str = STDOUT, cpus: str | None = None, force: bool = False, chec
         load_msr: bool = False) -> None:
     """Collect this host; write the fingerprint (stdout, or ``output`` atomically) and/or the summary."""
     from .. import fingerprint
+    from ..output import refuse_existing, write_text
     from .collector import collect
 
     selected = parse_cpu_list(cpus, "--cpus list") if cpus is not None else None
-    if output != STDOUT and not force and Path(output).is_file():
-        raise CpuCompatError(f"{output}: exists; use --force to replace it")
+    refuse_existing(output, force)
     collection = collect(selected, load_msr=load_msr)
     if not collection.cpus:
         raise CpuCompatError("no CPU could be read: " + "; ".join(collection.notes))
     if output != STDOUT or not check:
-        fingerprint.write_atomic(output, fingerprint.dumps(collection.document()), force=force)
+        write_text(output, fingerprint.dumps(collection.document()), force=force)
     if check:
         from .check import summary
 

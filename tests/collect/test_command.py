@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat import fingerprint
+from cpucompat import output
 from cpucompat.cli import app
 from cpucompat.collect.command import parse_args
 
@@ -98,7 +98,7 @@ def test_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
     def broken_fsync(fd):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(fingerprint.os, "fsync", broken_fsync)
+    monkeypatch.setattr(output.os, "fsync", broken_fsync)
     result = runner.invoke(app, ["collect", "-o", str(tmp_path / "fp.json")])
     assert result.exit_code == 2
     assert result.stderr.startswith("error: ") and "No space left" in result.stderr
