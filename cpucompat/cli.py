@@ -106,10 +106,15 @@ def collect(
 
 
 def _decode_all(inputs: list[str]):
+    """Decode every input; each input's warnings (degraded input, per-CPU differences) go to stderr."""
     from .decode import decode as decode_dump
     from .parsers import read_dump
 
-    return [decode_dump(read_dump(path)) for path in inputs]
+    hosts = [decode_dump(read_dump(path)) for path in inputs]
+    for host in hosts:
+        for warning in host.warnings:
+            print(f"warning: {host.name}: {warning}", file=sys.stderr)
+    return hosts
 
 
 @app.command()

@@ -122,3 +122,13 @@ def test_baseline_json_shape_and_weakest_link():
     assert "avx512-vnni" not in document["weakest_links"]["GenuineIntel0050654_SkylakeXeon_CPUID9.txt"]
     assert "md-clear" in document["weakest_links"]["GenuineIntel0050654_SkylakeXeon_CPUID9.txt"]
     assert document["fields"]["phys_addr_bits"] == min(_decoded(p).fields["phys_addr_bits"] for p in dumps)
+
+
+def test_degraded_input_is_warned_about_on_stderr():
+    proc = TEST_DATA / "linux-kvm-zen3-epyc-milan_proc-cpuinfo.txt"
+    raw = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
+    result = runner.invoke(app, ["baseline", str(proc), str(raw), "--json"])
+    assert result.exit_code == 0
+    assert f"warning: {proc.name}: degraded input" in result.stderr
+    document = json.loads(result.stdout)  # stdout stays pure JSON
+    assert document["fields"]["max_basic_leaf"] is None  # unknown on the degraded host
