@@ -105,12 +105,17 @@ def collect(
     run(output=output, cpus=cpus, force=force, check=check, load_msr=load_msr)
 
 
-def _decode_all(inputs: list[str]):
+KVM_OPTION = typer.Option("--kvm", help="Use what KVM can offer guests (the fingerprints' "
+                                        "KVM_GET_SUPPORTED_CPUID) instead of the raw host CPUID.")
+
+
+def _decode_all(inputs: list[str], kvm: bool = False):
     """Decode every input; each input's warnings (degraded input, per-CPU differences) go to stderr."""
-    from .decode import decode as decode_dump
+    from .decode import decode as decode_dump, kvm_view
     from .parsers import read_dump
 
-    hosts = [decode_dump(read_dump(path)) for path in inputs]
+    dumps = [read_dump(path) for path in inputs]
+    hosts = [decode_dump(kvm_view(d) if kvm else d) for d in dumps]
     for host in hosts:
         for warning in host.warnings:
             print(f"warning: {host.name}: {warning}", file=sys.stderr)
@@ -125,13 +130,14 @@ def baseline(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
     cross_vendor: Annotated[bool, typer.Option("--cross-vendor", help="Allow mixed vendors: vendor-neutral features only.")] = False,
     include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
+    kvm: Annotated[bool, KVM_OPTION] = False,
 ) -> None:
     """The features every host can offer a VM, levelled fields, named modes and weakest links."""
     from .cluster import Policy, cluster_baseline
     from .render import print_baseline
     from .report import baseline_json
 
-    result = cluster_baseline(_decode_all(inputs), Policy(include_nonmigratable, cross_vendor))
+    result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor))
     document = baseline_json(result, names.value)
     emit_json(document) if as_json else print_baseline(document)
 
@@ -144,6 +150,7 @@ def compare(
     evc: Annotated[str | None, typer.Option("--evc", help="An EVC mode stands in for SOURCE.")] = None,
     qemu_model: Annotated[str | None, typer.Option("--qemu-model", help="A QEMU model stands in for SOURCE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    kvm: Annotated[bool, KVM_OPTION] = False,
 ) -> None:
     """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible."""
     from .compare import compare as verdict_for, source_from_baseline, source_from_host, verdict_json
@@ -153,7 +160,7 @@ def compare(
     named_source = evc or qemu_model
     if not paths or (named_source is None and len(paths) < 2):
         raise UsageError("give SOURCE and at least one TARGET, or --evc/--qemu-model and a TARGET")
-    hosts = _decode_all(paths)
+    hosts = _decode_all(paths, kvm)
     origin = source_from_baseline(named_source) if named_source else source_from_host(hosts.pop(0))
     verdicts = [verdict_for(origin, host) for host in hosts]
     document = {"source": origin.name, "targets": [verdict_json(v) for v in verdicts]}
@@ -233,6 +240,7 @@ def mask(
     qemu_base: Annotated[str, typer.Option("--qemu-base", help="qemu format: -cpu BASE (host, max or a model).")] = "host",
     libvirt_mode: Annotated[str, typer.Option("--libvirt-mode", help="libvirt format: custom or host-passthrough.")] = "custom",
     name: Annotated[str, typer.Option("--name", help="Model/profile name for the proxmox and kubevirt formats.")] = "",
+    kvm: Annotated[bool, KVM_OPTION] = False,
 ) -> None:
     """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
     from .output import write_text
@@ -240,7 +248,7 @@ def mask(
 
     if sum(x is not None and x != [] for x in (target, evc, qemu_model)) != 1:
         raise UsageError("give exactly one of --target (repeatable), --evc or --qemu-model")
-    vm, *targets = _decode_all([vm_input, *(target or [])])
+    vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
     plan = plan_for_hosts(vm, targets) if target else plan_for_baseline(vm, evc or qemu_model)
     if plan.empty:
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)

@@ -211,6 +211,21 @@ def decode(dump: Dump) -> Decoded:
     )
 
 
+def kvm_view(dump: Dump) -> Dump:
+    """The CPU a KVM host can present to guests: the fingerprint's KVM_GET_SUPPORTED_CPUID set.
+
+    That, not the raw host CPUID, is what a guest of this host may be given (KVM drops host-only
+    bits such as monitor or the performance-monitoring leaves and adds paravirtual ones).
+    """
+    if dump.kvm_supported is None:
+        raise InputError(dump.path, "no KVM-supported CPUID in this input (run cpucompat collect "
+                                    "on a host where /dev/kvm is usable)")
+    cpu = CpuLeaves(0, dict(dump.kvm_supported.leaves), label="KVM_GET_SUPPORTED_CPUID")
+    return Dump(path=dump.path, format=dump.format, cpus=[cpu], host=dump.host,
+                notes=[*dump.notes, "decoded from KVM_GET_SUPPORTED_CPUID"],
+                extra={"findings": dump.extra.get("findings")})
+
+
 def _json_fields(fields: dict) -> dict:
     out = dict(fields)
     for name in ("xcr0_supported", "xss_supported", "xcr0"):
