@@ -175,7 +175,8 @@ def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:
 
 
 def _shared_fields(per_cpu: list[CpuDecode]) -> dict:
-    """Host-level fields: CPU 0's, with the levelling fields lowered to the weakest CPU."""
+    """Host-level fields: CPU 0's, with the levelling fields lowered to the weakest CPU, and a
+    hybrid CPU's core types all named."""
     fields = dict(per_cpu[0].fields)
     for name in ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits", "virt_addr_bits"):
         values = [c.fields.get(name) for c in per_cpu]
@@ -184,6 +185,9 @@ def _shared_fields(per_cpu: list[CpuDecode]) -> dict:
         values = [c.fields.get(name) for c in per_cpu]
         if None not in values:
             fields[name] = functools.reduce(operator.and_, values)
+    core_types = sorted({c.fields["core_type"] for c in per_cpu if c.fields.get("core_type")})
+    if len(core_types) > 1:
+        fields["core_type"] = "hybrid: " + ", ".join(core_types)
     return fields
 
 

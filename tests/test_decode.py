@@ -155,6 +155,7 @@ def test_alder_lake_hybrid_warns_about_core_types():
     warnings = [w for w in decoded.warnings if "core_type" in w]
     assert len(warnings) == 1
     assert "P-core" in warnings[0] and "E-core" in warnings[0]
+    assert decoded.fields["core_type"] == "hybrid: Intel Atom (E-core), Intel Core (P-core)"
 
 
 def test_syscall_of_a_32_bit_dump_on_intel_is_inferred():
