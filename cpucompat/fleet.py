@@ -15,7 +15,8 @@ The baseline policy is ``cpucompat.cluster``'s, called rather than re-implemente
 intersection of their ``U``. Starting from the baseline of all hosts, candidate features (on
 at least the share of hosts) are tried by coverage, highest first; a feature is kept when the
 hosts offering every feature kept so far still reach the share. The result is the baseline of
-the hosts that remain: maximal, since adding any further feature would lose too many hosts.
+the hosts that remain, by the same rule as ``cluster.cluster_baseline``: maximal, since adding
+any further feature would lose too many hosts.
 
 Scalars (vendor, signature, max leaves, address bits, XSAVE masks) ride along in a pandas
 frame; pandas is imported only when a fleet is built.
