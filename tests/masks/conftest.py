@@ -19,7 +19,7 @@ from cpucompat.cluster import usable_features
 from cpucompat.decode import Decoded, decode
 from cpucompat.dump import REGISTERS, CpuLeaves, Dump
 from cpucompat.features import feature_table
-from cpucompat.masks import plan_for_hosts
+from cpucompat.masks import plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 from cpucompat.parsers import read_dump
 
@@ -55,6 +55,20 @@ def same_vendor_targets(name: str) -> list[str]:
     """Every other reference dump of the same CPU vendor."""
     vendor = instlat(name).vendor
     return [other for other in instlat_names() if other != name and instlat(other).vendor == vendor]
+
+
+def bit_exact_checker(masker, fmt: str):
+    """A ``pair_failures`` check for a bit-level format: ``masker(vm, text) -> Decoded`` applies
+    the rendered mask to the VM's leaves; the result must lie within the target, hide exactly the
+    plan's features, and lose the hidden XSAVE state."""
+
+    def check(vm: Decoded, plan, target_features, target_fields) -> list[str]:
+        original = decode_cpu(vm.cpus[0], vm.name)
+        masked = masker(vm, render(plan, fmt))
+        return (problems(masked, original, target_features, target_fields)
+                + exactness_problems(masked, original, frozenset(plan.hidden)) + xsave_problems(masked, plan))
+
+    return check
 
 
 def pair_failures(source: str, check) -> list[str]:

@@ -19,9 +19,9 @@ from cpucompat.decode import Decoded
 from cpucompat.masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 
-from .conftest import (TEST_DATA, ZEN3_KVM, apply_bits, decode_cpu, decoded, exactness_problems, instlat,
-                       instlat_names, pair_failures, problems, same_vendor_targets, with_bits_cleared,
-                       xsave_problems)
+from .conftest import (TEST_DATA, ZEN3_KVM, apply_bits, bit_exact_checker, decode_cpu, decoded,
+                       exactness_problems, instlat, instlat_names, pair_failures, problems,
+                       same_vendor_targets, with_bits_cleared, xsave_problems)
 
 KEY = re.compile(r"cpuid\.([0-9a-f]+)(?:\.([0-9a-f]+))?\.(eax|ebx|ecx|edx)(\.amd)?")
 LINE = re.compile(r'\s*(\S+)\s*=\s*"([^"]*)"\s*')
@@ -83,17 +83,9 @@ def masked_by_vmx(vm: Decoded, text: str) -> Decoded:
 
 # --- acceptance: every ordered pair of reference dumps of one vendor -------------------------
 
-def _exact_check(vm: Decoded, plan, target_features, target_fields) -> list[str]:
-    """The vmx mask applied to the VM's leaves: within the target, exact, XSAVE state gone."""
-    original = decode_cpu(vm.cpus[0], vm.name)
-    masked = masked_by_vmx(vm, render(plan, "vmx"))
-    return (problems(masked, original, target_features, target_fields)
-            + exactness_problems(masked, original, frozenset(plan.hidden)) + xsave_problems(masked, plan))
-
-
 @pytest.mark.parametrize("source", instlat_names() or ["(no reference dumps)"])
 def test_vmx_mask_between_reference_dumps(source):
-    failures = pair_failures(source, _exact_check)
+    failures = pair_failures(source, bit_exact_checker(masked_by_vmx, "vmx"))
     assert not failures, "\n".join(failures)
 
 

@@ -16,8 +16,8 @@ from cpucompat.decode import Decoded
 from cpucompat.masks import plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 
-from .conftest import (apply_bits, decode_cpu, exactness_problems, instlat, instlat_names, pair_failures,
-                       problems, xsave_problems)
+from .conftest import (apply_bits, bit_exact_checker, decode_cpu, exactness_problems, instlat, instlat_names,
+                       pair_failures, problems)
 
 ASSIGNMENT = re.compile(r"cpuid\s*=\s*(\[.*\])\s*", re.DOTALL)
 ENTRY = re.compile(r"(\w+)(?:,(\w+))?:(.*)")
@@ -59,17 +59,9 @@ def masked_by_xend(vm: Decoded, text: str) -> Decoded:
     return decode_cpu(apply_bits(vm.cpus[0], *xend_edits(text)))
 
 
-def _exact_check(vm: Decoded, plan, target_features, target_fields) -> list[str]:
-    """The xen-legacy mask applied to the VM's leaves: within the target, exact, XSAVE state gone."""
-    original = decode_cpu(vm.cpus[0], vm.name)
-    masked = masked_by_xend(vm, render(plan, "xen-legacy"))
-    return (problems(masked, original, target_features, target_fields)
-            + exactness_problems(masked, original, frozenset(plan.hidden)) + xsave_problems(masked, plan))
-
-
 @pytest.mark.parametrize("source", instlat_names() or ["(no reference dumps)"])
 def test_xen_legacy_between_reference_dumps(source):
-    failures = pair_failures(source, _exact_check)
+    failures = pair_failures(source, bit_exact_checker(masked_by_xend, "xen-legacy"))
     assert not failures, "\n".join(failures)
 
 
