@@ -51,7 +51,8 @@ class Verdict:
         return not (self.missing or self.lower or self.vendor_mismatch)
 
 
-def _lower_scalars(source: dict, target: dict) -> dict[str, tuple[int, int]]:
+def lower_scalars(source: dict, target: dict) -> dict[str, tuple[int, int]]:
+    """Scalar limits the target has lower than the source: {field: (source, target)}."""
     lower = {}
     for name in LEVELLED_FIELDS:
         mine, theirs = source.get(name), target.get(name)
@@ -71,7 +72,7 @@ def compare(source: Source, target: Decoded) -> Verdict:
     return Verdict(
         target=target.name,
         missing=sorted(source.features - target.features),
-        lower=_lower_scalars(source.fields, target.fields),
+        lower=lower_scalars(source.fields, target.fields),
         vendor_mismatch=mismatch,
     )
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from .. import baselines as named
 from ..cluster import Policy, cluster_baseline, usable_features
+from ..compare import lower_scalars
 from ..cpuid_fields import xsave_components
 from ..decode import Decoded
 from ..dump import CpuLeaves
@@ -83,12 +84,9 @@ def xsave_bits_to_hide(hidden: tuple[str, ...], vm: Decoded, target_fields: dict
 
 
 def _lowered(vm: Decoded, target_fields: dict) -> dict[str, int]:
-    lower = {}
-    for name in LOWERED_FIELDS:
-        mine, theirs = vm.fields.get(name), target_fields.get(name)
-        if mine is not None and theirs is not None and theirs < mine:
-            lower[name] = theirs
-    return lower
+    """The targets' values of the lowerable scalars the VM exceeds."""
+    lower = lower_scalars(vm.fields, target_fields)
+    return {name: lower[name][1] for name in LOWERED_FIELDS if name in lower}
 
 
 def _check_vendor(vm: Decoded, vendor: str | None, label: str) -> None:
