@@ -105,13 +105,14 @@ def subleaf_valid(cpu: CpuLeaves, leaf: int, subleaf: int) -> bool:
 def signature(cpu: CpuLeaves) -> tuple[int, int, int, int]:
     """(raw EAX, family, model, stepping) with the extended family/model arithmetic.
 
-    Family = base + extended family when base is 0xF; the extended model is prepended when
-    the base family is 6 or 0xF (Intel SDM Vol. 2A CPUID, AMD APM Vol. 3 appendix E).
+    Family = base + extended family when base is 0xF; the extended model is prepended from
+    base family 6 up, as Linux ``x86_model()`` and Debian ``cpuid`` do (Intel SDM Vol. 2A names
+    families 6 and 0xF only, but Centaur/Zhaoxin family 7 parts use it too: KX-40000 is 7/0x5B).
     """
     eax = cpu.get(1)[0] if cpu.get(0)[0] >= 1 else 0
     base_family, base_model, stepping = eax >> 8 & 0xF, eax >> 4 & 0xF, eax & 0xF
     family = base_family + (eax >> 20 & 0xFF) if base_family == 0xF else base_family
-    model = (eax >> 16 & 0xF) << 4 | base_model if base_family in (6, 0xF) else base_model
+    model = (eax >> 16 & 0xF) << 4 | base_model if base_family >= 6 else base_model
     return eax, family, model, stepping
 
 

@@ -145,7 +145,7 @@ def test_reference_dump_decodes_with_its_signature(path):
         return  # libcpuid/local names carry no signature; checked elsewhere
     base_family, ext_family = sig >> 8 & 0xF, sig >> 20 & 0xFF
     family = base_family + ext_family if base_family == 0xF else base_family
-    model = (sig >> 12 & 0xF0 | sig >> 4 & 0xF) if base_family in (6, 0xF) else sig >> 4 & 0xF
+    model = (sig >> 12 & 0xF0 | sig >> 4 & 0xF) if base_family >= 6 else sig >> 4 & 0xF
     assert (decoded.family, decoded.model, decoded.stepping) == (family, model, sig & 0xF)
     assert decoded.vendor == path.name[:12]
 
@@ -281,3 +281,29 @@ def test_feature_bits_agree_with_debian_cpuid_tool(path, tmp_path):
             checked += 1
             assert (key in tool_bits) == (feature.name in ours), f"{feature.name} {feature.where()}"
     assert checked > 150
+
+
+@pytest.mark.skipif(shutil.which("cpuid") is None, reason="Debian package cpuid not installed")
+def test_every_bit_debian_cpuid_names_has_a_feature_row(tmp_path):
+    """Each bit of leaves 1, 7 and 0x80000001 that Debian's cpuid names is in features.csv.
+
+    The skeleton is a real Intel dump's (Emerald Rapids); the tool is asked bit by bit, so a
+    bit the tool knows and the table lacks (RAO-INT, leaf 7.1 EAX[3], once) fails here.
+    """
+    from cpucompat.features import feature_table
+
+    path = reference("dumps", "instlatx64", "GenuineIntel00C06F2_EmeraldRapids_03_CPUID.txt")
+    mapping = _bit_map(_skeleton(read_dump(path).cpus[0]), tmp_path)
+    rows = {(*location, f.bit) for location, features in feature_table().by_location.items()
+            for f in features}
+    missing = {line: bit for line, bit in mapping.items() if bit not in rows}
+    assert not missing
+    assert (7, 1, "eax", 3) in mapping.values()
+
+
+def test_zhaoxin_family_7_gets_the_extended_model():
+    """KX-40000 is family 7 model 0x5B (Linux x86_model() and Debian cpuid apply the extended
+    model from family 6 up, not only for 6 and 0xF)."""
+    path = reference("dumps", "instlatx64", "CentaurHauls00507B3_KX40000_01_CPUID.txt")
+    decoded = decode(read_dump(path))
+    assert (decoded.family, decoded.model, decoded.stepping) == (7, 0x5B, 3)
