@@ -2,8 +2,10 @@
 
 One row per CPUID feature bit, with its canonical name (the Linux /proc/cpuinfo spelling
 where Linux has one) and the name each ecosystem uses for it (QEMU, libvirt, VMware, Xen,
-Kubernetes NFD). Dependencies (``avx2`` requires ``avx``) are a table too. Everything here
-is derived from those two files; no feature is spelled in code.
+Kubernetes NFD). Dependencies (``avx2`` requires ``avx``) are a table too, and
+``data/guest-visibility.csv`` says whether KVM can show a guest each bit (``Feature.kvm``) and
+whether vCenter names it (``Feature.esxi``). Everything here is derived from those files; no
+feature is spelled in code.
 """
 
 from __future__ import annotations
@@ -20,6 +22,10 @@ from .errors import UnknownFeature
 #: Vocabularies a feature name can be written in; "canonical" is cpucompat's own.
 VOCABULARIES = ("canonical", "linux", "qemu", "libvirt", "vmware", "xen", "nfd")
 KINDS = ("isa", "security", "virt", "os", "info")
+#: ``Feature.kvm`` values: what KVM does with a bit (data/guest-visibility.csv).
+KVM_VISIBILITY = ("passthrough", "emulated", "nested", "never")
+#: Of those, the bits a guest can see without nested virtualization.
+GUEST_VISIBLE = frozenset({"passthrough", "emulated"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class Feature:
     kind: str
     migratable: bool
     description: str
+    kvm: str = "passthrough"
+    esxi: bool = False
 
     @property
     def location(self) -> tuple[int, int, str]:
@@ -54,6 +62,11 @@ class Feature:
         """This feature's name in a vocabulary, '' when that system has none."""
         return self.name if vocabulary == "canonical" else getattr(self, vocabulary)
 
+    @property
+    def guest_visible(self) -> bool:
+        """Whether a guest can see this bit without nested virtualization (``kvm`` passthrough/emulated)."""
+        return self.kvm in GUEST_VISIBLE
+
     def where(self) -> str:
         """CPUID location as people write it: ``CPUID.(EAX=7,ECX=0):EBX[5]``."""
         return f"CPUID.(EAX={self.leaf:#x},ECX={self.subleaf}):{self.reg.upper()}[{self.bit}]"
@@ -65,7 +78,8 @@ def _rows(name: str) -> list[dict[str, str]]:
     return list(csv.DictReader(lines))
 
 
-def _feature_from_row(row: dict[str, str]) -> Feature:
+def _feature_from_row(row: dict[str, str], visibility: dict[str, dict[str, str]]) -> Feature:
+    seen = visibility.get(row["name"], {})
     return Feature(
         name=row["name"],
         leaf=int(row["leaf"], 16),
@@ -82,6 +96,8 @@ def _feature_from_row(row: dict[str, str]) -> Feature:
         kind=row["kind"],
         migratable=row["migratable"] == "yes",
         description=row["description"],
+        kvm=seen.get("kvm", "passthrough"),
+        esxi=seen.get("esxi") == "yes",
     )
 
 
@@ -110,6 +126,8 @@ class FeatureTable:
             for vocabulary in VOCABULARIES
         }
         self._spellings = self._build_spellings()
+        self._emulated = frozenset(f.name for f in self.features if f.kvm == "emulated")
+        self._host_only = frozenset(f.name for f in self.features if not f.guest_visible)
         #: AMD's copies of leaf-1 EDX bits in 0x80000001 EDX (``e_fpu``) -> the leaf-1 feature.
         self.mirror_of: dict[str, str] = {
             f.name: f.name[2:] for f in self.features if f.name.startswith("e_") and f.name[2:] in self.by_name
@@ -158,6 +176,18 @@ class FeatureTable:
         present = frozenset(canonical)
         return present | {copy for copy, original in self.mirror_of.items() if original in present}
 
+    def emulated(self) -> frozenset[str]:
+        """Features KVM offers on every host whatever its CPU has (x2apic, arat, hypervisor ...)."""
+        return self._emulated
+
+    def guest_visible(self, name: str) -> bool:
+        """Whether a guest can see this feature without nested virtualization."""
+        return self.by_name[name].guest_visible
+
+    def host_only(self) -> frozenset[str]:
+        """Features no guest sees (kvm ``never``) or only a nested hypervisor does (``nested``)."""
+        return self._host_only
+
     def dependents(self, canonical: Iterable[str]) -> frozenset[str]:
         """Everything that (transitively) requires one of these features, themselves included."""
         todo, seen = list(canonical), set(canonical)
@@ -172,6 +202,7 @@ class FeatureTable:
 @cache
 def feature_table() -> FeatureTable:
     """The shipped feature table (loaded once)."""
-    features = [_feature_from_row(row) for row in _rows("features.csv")]
+    visibility = {row["name"]: row for row in _rows("guest-visibility.csv")}
+    features = [_feature_from_row(row, visibility) for row in _rows("features.csv")]
     deps = [(row["feature"], row["depends_on"]) for row in _rows("feature-deps.csv")]
     return FeatureTable(features, deps)
