@@ -116,10 +116,21 @@ def _decode_all(inputs: list[str], kvm: bool = False):
 
     dumps = [read_dump(path) for path in inputs]
     hosts = [decode_dump(kvm_view(d) if kvm else d) for d in dumps]
+    _name_uniquely(hosts)
     for host in hosts:
         for warning in host.warnings:
             print(f"warning: {host.name}: {warning}", file=sys.stderr)
     return hosts
+
+
+def _name_uniquely(hosts) -> None:
+    """Hosts that share a name (``dc1/host.txt`` and ``dc2/host.txt``) are named by their path; says so."""
+    from .dump import unique_names
+
+    for host, name in zip(hosts, unique_names([h.name for h in hosts], [h.path for h in hosts])):
+        if name != host.name:
+            print(f"note: host name {host.name} is not unique; naming this host {name}", file=sys.stderr)
+            host.name = name
 
 
 @app.command()

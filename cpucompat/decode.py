@@ -29,6 +29,7 @@ from .cpulist import format_cpu_list
 from .dump import CpuLeaves, Dump, KernelCpu
 from .errors import InputError
 from .features import feature_table
+from .text import printable
 
 #: Leaf ranges (inclusive) that only one vendor family defines.
 VENDOR_LEAVES = (
@@ -132,7 +133,7 @@ def decode_cpu(cpu: CpuLeaves, kernel: KernelCpu | None = None) -> CpuDecode:
         "max_hypervisor_leaf": ranges.max_hypervisor if ranges.max_hypervisor >= cf.HYPERVISOR_BASE else None,
         "phys_addr_bits": phys,
         "virt_addr_bits": virt,
-        "hypervisor": cf.hypervisor(cpu, ranges),
+        "hypervisor": _shown(cf.hypervisor(cpu, ranges)),
         "core_type": cf.core_type(cpu, ranges),
         "xcr0": cpu.xcr0,
         "os_dependent": _os_dependent(features),
@@ -140,8 +141,13 @@ def decode_cpu(cpu: CpuLeaves, kernel: KernelCpu | None = None) -> CpuDecode:
         "microcode": kernel.microcode if kernel else None,
         **cf.xsave_state(cpu, ranges),
     }
-    return CpuDecode(cpu.index, cf.vendor_string(cpu), family, model, stepping,
-                     cf.brand_string(cpu, ranges), features, fields)
+    return CpuDecode(cpu.index, printable(cf.vendor_string(cpu)), family, model, stepping,
+                     printable(cf.brand_string(cpu, ranges)), features, fields)
+
+
+def _shown(text: str | None) -> str | None:
+    """Register text (vendor, brand, hypervisor) as it may be shown: control bytes escaped."""
+    return None if text is None else printable(text)
 
 
 def decode_kernel_cpu(kernel: KernelCpu) -> CpuDecode:
@@ -150,8 +156,8 @@ def decode_kernel_cpu(kernel: KernelCpu) -> CpuDecode:
     features = {linux[flag].name for flag in kernel.flags if flag in linux}
     fields = {"signature": None, "microcode": kernel.microcode or None,
               "os_dependent": _os_dependent(frozenset(features))}
-    return CpuDecode(kernel.index, kernel.vendor_id, kernel.family, kernel.model, kernel.stepping,
-                     kernel.model_name, frozenset(features), fields)
+    return CpuDecode(kernel.index, printable(kernel.vendor_id), kernel.family, kernel.model, kernel.stepping,
+                     printable(kernel.model_name), frozenset(features), fields)
 
 
 def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:
@@ -194,6 +200,10 @@ def _shared_fields(per_cpu: list[CpuDecode]) -> dict:
 def decode(dump: Dump) -> Decoded:
     """Decode every CPU of a dump; the host's features are those all its CPUs share."""
     if dump.cpus:
+        for cpu in dump.cpus:
+            if not cpu.has(0):
+                raise InputError(dump.path, f"CPU {cpu.index} has no CPUID leaf 0 (vendor and highest "
+                                            "basic leaf); expected a dump that starts at leaf 0")
         kernels = {k.index: k for k in dump.kernel}
         per_cpu = [decode_cpu(cpu, kernels.get(cpu.index)) for cpu in dump.cpus]
     elif dump.kernel:

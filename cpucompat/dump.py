@@ -69,7 +69,31 @@ class Dump:
 
     @property
     def name(self) -> str:
-        """A short host name for messages: the fingerprint's hostname or the file name."""
+        """A short host name for messages: the fingerprint's hostname or the file name.
+
+        Control characters (a newline in a name) and undecodable bytes are escaped, so a name
+        is always one printable line (``text.printable``).
+        """
         from pathlib import PurePath
 
-        return self.host.get("hostname") or PurePath(self.path).name
+        from .text import printable
+
+        hostname = self.host.get("hostname")
+        return printable(hostname if isinstance(hostname, str) and hostname else PurePath(self.path).name)
+
+
+def unique_names(names: list[str], paths: list[str]) -> list[str]:
+    """Host names made unique: a name that several inputs share becomes each input's path
+    (``dc1/host.txt``, ``dc2/host.txt``), and a path given twice gets ``#2``, ``#3`` ...."""
+    from collections import Counter
+
+    from .text import printable
+
+    counts = Counter(names)
+    chosen = [printable(path) if counts[name] > 1 else name for name, path in zip(names, paths)]
+    seen: Counter = Counter()
+    unique = []
+    for name in chosen:
+        seen[name] += 1
+        unique.append(name if seen[name] == 1 else f"{name}#{seen[name]}")
+    return unique

@@ -10,6 +10,8 @@ import contextlib
 import os
 import sys
 
+from .text import printable
+
 
 class CpuCompatError(Exception):
     """Base of every expected cpucompat error; the CLI turns it into exit code 2."""
@@ -57,12 +59,12 @@ def exit_on_error():
     try:
         yield
     except CpuCompatError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(str(exc))}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise SystemExit(0) from None
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        print(f"error: {printable(where + str(exc.strerror or exc))}", file=sys.stderr)
         raise SystemExit(2) from None

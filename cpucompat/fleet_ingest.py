@@ -19,12 +19,11 @@ from __future__ import annotations
 import json
 import os
 import stat
-from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from .decode import decode
-from .dump import Dump
+from .dump import Dump, unique_names
 from .errors import CpuCompatError, InputError
 from .fleet import Fleet, concat, from_records, host_scalars, pack
 from .fleet_io import CSV_HEADER, PARQUET_MAGIC, MissingParquet, read_table
@@ -123,9 +122,8 @@ def _cpus_key(cpus: list) -> tuple | None:
 
 
 def _unique_names(names: list[str], paths: list[str]) -> list[str]:
-    """Host names, with the file path instead wherever a name is not unique."""
-    counts = Counter(names)
-    return [path if counts[name] > 1 else name for name, path in zip(names, paths)]
+    """Host names, with the file path instead wherever a name is not unique (``dump.unique_names``)."""
+    return unique_names(names, paths)
 
 
 def _read_all(files: list[tuple[str, bool]], progress: Progress | None):

@@ -4,8 +4,23 @@ from __future__ import annotations
 
 import textwrap
 
+from .text import printable
+
+
+#: Fields people read in hex: CPUID leaf numbers (``0x80000008``, not 2147483656).
+HEX_FIELDS = frozenset({"max_basic_leaf", "max_extended_leaf", "max_hypervisor_leaf"})
+
+
+def scalar_text(name: str, value: object) -> str:
+    """One scalar as text: leaves in hex, everything else as it is."""
+    if name in HEX_FIELDS and isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:#x}"
+    return _field_text(value)
+
 
 def _field_text(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
     if isinstance(value, list):
         if value and isinstance(value[0], dict):  # xsave components
             return ", ".join(f"{c['name']}({c['size']})" if c.get("size") else c["name"] for c in value)
@@ -15,7 +30,7 @@ def _field_text(value: object) -> str:
 
 def print_decoded(document: dict) -> None:
     """Print a decode document: identity, fields, then the feature list."""
-    print(f"input:     {document['input']} ({document['format']})")
+    print(f"input:     {printable(document['input'])} ({document['format']})")
     print(f"vendor:    {document['vendor']}")
     print(f"signature: family {document['family']} model {document['model']} stepping {document['stepping']}"
           f"  ({document['fields'].get('signature') or 'unknown'})")
@@ -23,7 +38,7 @@ def print_decoded(document: dict) -> None:
     print(f"cpus:      {document['cpus']}")
     for name, value in document["fields"].items():
         if name != "signature":
-            print(f"  {name + ':':<22}{_field_text(value)}")
+            print(f"  {name + ':':<22}{scalar_text(name, value)}")
     print(f"features ({len(document['features'])}, {document['names']} names):")
     print(textwrap.fill(" ".join(document["features"]), width=100, initial_indent="  ", subsequent_indent="  "))
     for cpu in document.get("per_cpu", []):
@@ -42,7 +57,7 @@ def print_baseline(document: dict) -> None:
         extra = document["extra"][key.split("_")[0]]
         print(f"{kind + ':':<13}{document[key] or '-'}  (+{len(extra)} features beyond it)")
     for name, value in document["fields"].items():
-        print(f"  {name + ':':<22}{_field_text(value)}")
+        print(f"  {name + ':':<22}{scalar_text(name, value)}")
     print(f"features ({len(document['features'])}, {document['names']} names):")
     print(_wrap(document["features"]))
     for host, names in document["weakest_links"].items():
@@ -58,7 +73,9 @@ def print_verdicts(document: dict) -> None:
             others = ", ".join(f"{k} {v}" for k, v in feature.items() if k != "name")
             print(f"  missing {feature['name']}" + (f" ({others})" if others else ""))
         for name, values in target["lower"].items():
-            print(f"  lower {name}: {values['source']} -> {values['target']}")
+            print(f"  lower {name}: {scalar_text(name, values['source'])} -> {scalar_text(name, values['target'])}")
+        if target.get("missing_xsave_components"):
+            print(f"  missing XSAVE components: {' '.join(target['missing_xsave_components'])}")
 
 
 def print_mode_list(modes: list[dict]) -> None:

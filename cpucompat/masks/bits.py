@@ -25,6 +25,7 @@ from ..baselines import Baseline, load_baselines
 from ..cpuid_fields import xsave_components
 from ..dump import REGISTERS
 from ..features import Feature, feature_table
+from ..text import printable
 from .plan import MaskPlan, header_lines
 
 Location = tuple[int, int, str]  # (leaf, subleaf, register)
@@ -119,7 +120,9 @@ def split_by_name(plan: MaskPlan, vocabulary: str) -> tuple[list[tuple[str, Feat
 
 
 def commented(lines: list[str], prefix: str = "# ") -> list[str]:
-    return [f"{prefix}{line}".rstrip() for line in lines]
+    """Comment lines; control characters (a newline in a host name) are escaped, so each
+    line stays one comment line."""
+    return [f"{prefix}{printable(line)}".rstrip() for line in lines]
 
 
 def header(plan: MaskPlan, prefix: str = "# ") -> list[str]:

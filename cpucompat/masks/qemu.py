@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from .. import baselines as named
 from ..errors import UsageError
-from .bits import header, split_by_name, unowned_xsave
+from .bits import commented, header, split_by_name, unowned_xsave
 from .consumers import known_names
 from .plan import MaskPlan
 
@@ -96,6 +96,6 @@ def notes(plan: MaskPlan) -> list[str]:
 
 def render(plan: MaskPlan, options) -> str:
     cpu = ",".join(cpu_properties(plan, options.qemu_base))
-    lines = header(plan) + [f"# {line}" for line in notes(plan)]
+    lines = header(plan) + commented(notes(plan))
     lines.append(f"-cpu {cpu}")
     return "\n".join(lines) + "\n"
