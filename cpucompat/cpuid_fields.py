@@ -44,6 +44,12 @@ def xsave_components() -> dict[int, dict[str, str]]:
     return {int(row["component"]): row for row in _rows("xsave-components.csv")}
 
 
+def xsave_component_names(bits: int) -> list[str]:
+    """The XSAVE state components of a bit set as people read them: ``avx(2) pkru(9)``."""
+    names = xsave_components()
+    return [f"{names[i]['name'] if i in names else 'component'}({i})" for i in range(64) if bits >> i & 1]
+
+
 def _ascii(*registers: int) -> str:
     raw = b"".join(r.to_bytes(4, "little") for r in registers)
     return raw.decode("latin-1")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from .. import baselines as named
 from ..cluster import Policy, cluster_baseline, usable_features
 from ..compare import lower_scalars
-from ..cpuid_fields import xsave_components
+from ..cpuid_fields import xsave_component_names, xsave_components
 from ..decode import Decoded
 from ..dump import CpuLeaves
 from ..errors import CpuCompatError
@@ -160,7 +160,8 @@ def header_lines(plan: MaskPlan) -> list[str]:
     for name in plan.hidden:
         lines.append(f"hide {name}: lacking on {', '.join(plan.lacking[name])}")
     if plan.xsave_hidden:
-        lines.append(f"hide XSAVE components {plan.xsave_hidden:#x} (CPUID leaf 0xD)")
+        hidden = " ".join(xsave_component_names(plan.xsave_hidden))
+        lines.append(f"hide XSAVE components {hidden} (mask {plan.xsave_hidden:#x}, CPUID leaf 0xD)")
     for name, value in plan.lower.items():
-        lines.append(f"lower {name} to {value}")
+        lines.append(f"lower {name} to {value:#x}" if name.startswith("max_") else f"lower {name} to {value}")
     return lines
