@@ -13,7 +13,7 @@ from cpucompat.collect.access import DevCpuidReader, HostMsr, InstructionReader,
 from cpucompat.collect.collector import collect
 from cpucompat.collect.kvm import entries_to_leaves
 
-from .cpus import SKYLAKE_SP
+from .cpus import skylake_sp
 from .fakes import FakeCpuid, make_root, sources
 
 x86_only = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64"),
@@ -64,7 +64,7 @@ def test_kvm_cpuid2_entries():
 
 def test_load_msr_only_when_asked(tmp_path):
     calls = []
-    access = sources(make_root(tmp_path, [0]), {0: FakeCpuid(SKYLAKE_SP)})
+    access = sources(make_root(tmp_path, [0]), {0: FakeCpuid(skylake_sp())})
     access = access._replace(load_msr_module=lambda: calls.append(1) or "--load-msr: loaded")
     assert "--load-msr: loaded" not in collect(sources=access).notes and not calls
     assert "--load-msr: loaded" in collect(sources=access, load_msr=True).notes and calls == [1]

@@ -17,19 +17,19 @@ from cpucompat.datafiles import data_file
 from cpucompat.dump import CpuLeaves
 from cpucompat.fingerprint import dumps
 
-from .cpus import ALDER_LAKE_E, ALDER_LAKE_P, SKYLAKE_SP
+from .cpus import alder_lake_e, alder_lake_p, skylake_sp
 from .fakes import FakeCpuid, FakeMsr, make_root, sources
 
 SCHEMA = json.loads(data_file("fingerprint.schema.json").read_text())
 
 
 def two_skylakes() -> dict:
-    return {0: FakeCpuid(SKYLAKE_SP, xcr0=0x2E7), 1: FakeCpuid(SKYLAKE_SP, xcr0=0x2E7)}
+    return {0: FakeCpuid(skylake_sp(), xcr0=0x2E7), 1: FakeCpuid(skylake_sp(), xcr0=0x2E7)}
 
 
 def test_document_validates_and_reads_back(tmp_path):
     root = make_root(tmp_path, [0, 1])
-    kvm = CpuLeaves(0, {(0, 0): SKYLAKE_SP[(0, 0)], (1, 0): SKYLAKE_SP[(1, 0)]})
+    kvm = CpuLeaves(0, {(0, 0): skylake_sp()[(0, 0)], (1, 0): skylake_sp()[(1, 0)]})
     collection = collect(sources=sources(root, two_skylakes(), kvm=kvm))
     document = collection.document()
     jsonschema.validate(document, SCHEMA)
@@ -83,7 +83,7 @@ def test_cpus_outside_the_cpu_set_without_dev_cpu_are_noted_missing(tmp_path):
 def test_degraded_host_says_what_is_missing(tmp_path):
     root = make_root(tmp_path, [0], smt=None)
     (root / "sys/class/dmi/id").rename(root / "no-dmi")
-    collection = collect(sources=sources(root, {0: FakeCpuid(SKYLAKE_SP, xcr0=0x2E7)}, FakeMsr(error=errno.EACCES),
+    collection = collect(sources=sources(root, {0: FakeCpuid(skylake_sp(), xcr0=0x2E7)}, FakeMsr(error=errno.EACCES),
                                          kvm=OSError(errno.EACCES, "Permission denied")))
     assert collection.kvm_supported is None
     assert collection.notes == [
@@ -96,7 +96,7 @@ def test_degraded_host_says_what_is_missing(tmp_path):
 
 
 def test_no_xcr0_without_osxsave(tmp_path):
-    no_osxsave = FakeCpuid(SKYLAKE_SP, xcr0=0x2E7).with_leaf(1, ecx=0x7FFEFBFF & ~(1 << 27))
+    no_osxsave = FakeCpuid(skylake_sp(), xcr0=0x2E7).with_leaf(1, ecx=0x7FFEFBFF & ~(1 << 27))
     collection = collect(sources=sources(make_root(tmp_path, [0]), {0: no_osxsave}))
     assert collection.cpus[0].xcr0 is None
 
@@ -108,7 +108,7 @@ class SlowCpuid(FakeCpuid):
 
 
 def test_deadline_drops_the_unfinished_cpu_and_says_so(tmp_path):
-    cpus = {0: FakeCpuid(SKYLAKE_SP), 1: SlowCpuid(SKYLAKE_SP), 2: FakeCpuid(SKYLAKE_SP)}
+    cpus = {0: FakeCpuid(skylake_sp()), 1: SlowCpuid(skylake_sp()), 2: FakeCpuid(skylake_sp())}
     access = sources(make_root(tmp_path, [0, 1, 2]), cpus)
     collection = collect(sources=access, deadline_s=0.03)
     assert [c.index for c in collection.cpus] == [0]
@@ -117,7 +117,7 @@ def test_deadline_drops_the_unfinished_cpu_and_says_so(tmp_path):
 
 
 def test_hybrid_cpus_give_the_per_cpu_difference_warning(tmp_path):
-    cpus = {0: FakeCpuid(ALDER_LAKE_P, xcr0=0x207), 1: FakeCpuid(ALDER_LAKE_E, xcr0=0x207)}
+    cpus = {0: FakeCpuid(alder_lake_p(), xcr0=0x207), 1: FakeCpuid(alder_lake_e(), xcr0=0x207)}
     collection = collect(sources=sources(make_root(tmp_path, [0, 1]), cpus))
     warnings = decode(collection.dump()).warnings
     assert ("CPUs differ in core_type: Intel Core (P-core) on CPUs 0; Intel Atom (E-core) on CPUs 1"

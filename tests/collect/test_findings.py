@@ -10,7 +10,7 @@ from cpucompat.collect.collector import collect
 from cpucompat.collect.findings import explanations
 from cpucompat.dump import CpuLeaves
 
-from .cpus import EPYC_ROME, SKYLAKE_SP
+from .cpus import epyc_rome, skylake_sp
 from .fakes import FakeCpuid, FakeMsr, make_root, sources
 
 # Real MSR values of the same Xeon Bronze 3104 (GenuineIntel0050654_SkylakeXeon_CPUID9.txt):
@@ -29,7 +29,7 @@ def findings(tmp_path, cpus: dict, msr=None, flags=SKYLAKE_FLAGS, smt=("on", "1"
 
 def skylake(changes: dict | None = None) -> FakeCpuid:
     """The Xeon Bronze 3104 with some registers changed: {(leaf, "edx"): value}."""
-    cpu = FakeCpuid(SKYLAKE_SP, xcr0=0x2E7)
+    cpu = FakeCpuid(skylake_sp(), xcr0=0x2E7)
     for (leaf, register), value in (changes or {}).items():
         cpu = cpu.with_leaf(leaf, **{register: value})
     return cpu
@@ -113,7 +113,7 @@ def test_vtx_on_inferred_from_dev_kvm(tmp_path):
 
 
 def test_amd_v_off_through_vm_cr(tmp_path):
-    found, _ = findings(tmp_path, {0: FakeCpuid(EPYC_ROME, xcr0=0x207)}, FakeMsr({(0, 0xC0010114): 0x18}),
+    found, _ = findings(tmp_path, {0: FakeCpuid(epyc_rome(), xcr0=0x207)}, FakeMsr({(0, 0xC0010114): 0x18}),
                         flags=ROME_FLAGS)
     vt = found["vt-disabled"]
     assert (vt["status"], vt["evidence"]) == ("found", "VM_CR (0xc0010114) = 0x18: bit 4 (SVMDIS) = 1")
@@ -121,7 +121,7 @@ def test_amd_v_off_through_vm_cr(tmp_path):
 
 
 def test_amd_v_unknown_without_msr_or_kvm(tmp_path):
-    found, _ = findings(tmp_path, {0: FakeCpuid(EPYC_ROME, xcr0=0x207)}, flags=ROME_FLAGS)
+    found, _ = findings(tmp_path, {0: FakeCpuid(epyc_rome(), xcr0=0x207)}, flags=ROME_FLAGS)
     assert found["vt-disabled"]["status"] == "unknown"
     assert "--load-msr" in found["vt-disabled"]["explanation"]
 
@@ -131,7 +131,7 @@ def test_aes_ni_hidden_on_intel_and_amd(tmp_path):
     found, _ = findings(tmp_path / "intel", {0: intel}, intel_msrs())
     assert (found["aes-disabled"]["status"], found["aes-disabled"]["evidence"]) == (
         "found", "CPUID 1 ECX[25] (AES) = 0 on INTEL family 0x6 model 0x55, a model with AES-NI")
-    rome = FakeCpuid(EPYC_ROME).with_leaf(1, ecx=0x7ED8320B & ~(1 << 25))
+    rome = FakeCpuid(epyc_rome()).with_leaf(1, ecx=0x7ED8320B & ~(1 << 25))
     found, _ = findings(tmp_path / "amd", {0: rome}, flags=ROME_FLAGS)
     assert found["aes-disabled"]["status"] == "found"
     assert "hypervisor hides it" in found["aes-disabled"]["explanation"]

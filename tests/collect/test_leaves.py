@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cpucompat.collect.leaves import MAX_RANGE_LEAVES, MAX_SUBLEAF, SUBLEAF_RULES, read_leaves
 
-from .cpus import ALDER_LAKE_P, EPYC_ROME, SKYLAKE_SP
+from .cpus import alder_lake_p, epyc_rome, skylake_sp
 from .fakes import FakeCpuid
 
 GENUINE_INTEL = (0x756E6547, 0x6C65746E, 0x49656E69)  # ebx, ecx, edx of leaf 0
@@ -16,17 +16,17 @@ def subleaves_of(leaves: dict, leaf: int) -> list[int]:
 
 
 def test_skylake_sp_reads_exactly_its_dump_plus_the_terminating_subleaves():
-    cpu = FakeCpuid(SKYLAKE_SP)
+    cpu = FakeCpuid(skylake_sp())
     leaves, notes = read_leaves(cpu)
     # The dump leaves out all-zero subleaves that end a list (4.4, 0xB.2, 0x12.2) and the
     # MBA subleaf 0x10.3 its 0x10.0 EBX = 0xA announces (bits 1 and 3).
-    assert set(leaves) == set(SKYLAKE_SP) | {(4, 4), (0xB, 2), (0x10, 3), (0x12, 2)}
+    assert set(leaves) == set(skylake_sp()) | {(4, 4), (0xB, 2), (0x10, 3), (0x12, 2)}
     assert notes == []
-    assert all(leaves[key] == regs for key, regs in SKYLAKE_SP.items())
+    assert all(leaves[key] == regs for key, regs in skylake_sp().items())
 
 
 def test_never_reads_above_a_range_maximum_nor_an_absent_hypervisor_range():
-    cpu = FakeCpuid(SKYLAKE_SP)
+    cpu = FakeCpuid(skylake_sp())
     read_leaves(cpu)
     basic = [l for l, _ in cpu.calls if l < 0x40000000]
     extended = [l for l, _ in cpu.calls if l >= 0x80000000]
@@ -35,7 +35,7 @@ def test_never_reads_above_a_range_maximum_nor_an_absent_hypervisor_range():
 
 
 def test_leaf_4_stops_at_cache_type_0():
-    leaves, _ = read_leaves(FakeCpuid(SKYLAKE_SP))
+    leaves, _ = read_leaves(FakeCpuid(skylake_sp()))
     assert subleaves_of(leaves, 4) == [0, 1, 2, 3, 4]
     assert leaves[(4, 4)] == (0, 0, 0, 0)
 
@@ -43,12 +43,12 @@ def test_leaf_4_stops_at_cache_type_0():
 def test_leaf_0xd_follows_xcr0_and_xss_supported_bits():
     # Alder Lake: XCR0-supported 0x207 (x87, SSE, AVX, PKRU), XSS-supported 0x19900
     # (PT, CET_U, CET_S, LBR, HWP) -> components 2, 8, 9, 11, 12, 15, 16.
-    leaves, _ = read_leaves(FakeCpuid(ALDER_LAKE_P))
+    leaves, _ = read_leaves(FakeCpuid(alder_lake_p()))
     assert subleaves_of(leaves, 0xD) == [0, 1, 2, 8, 9, 11, 12, 15, 16]
 
 
 def test_counted_and_until_leaves_on_alder_lake():
-    leaves, _ = read_leaves(FakeCpuid(ALDER_LAKE_P))
+    leaves, _ = read_leaves(FakeCpuid(alder_lake_p()))
     assert subleaves_of(leaves, 7) == [0, 1]  # 7.0.EAX = 1
     assert subleaves_of(leaves, 0x18) == list(range(9))  # 0x18.0.EAX = 8
     assert subleaves_of(leaves, 0x1F) == [0, 1, 2]  # level type 0 at subleaf 2
@@ -57,7 +57,7 @@ def test_counted_and_until_leaves_on_alder_lake():
 
 
 def test_amd_leaves_on_epyc_rome():
-    leaves, _ = read_leaves(FakeCpuid(EPYC_ROME))
+    leaves, _ = read_leaves(FakeCpuid(epyc_rome()))
     assert subleaves_of(leaves, 0x8000001D) == [0, 1, 2, 3, 4]
     assert subleaves_of(leaves, 0x80000020) == [0, 1]  # 0x80000020.0.EBX = 2
     assert subleaves_of(leaves, 0xF) == [0, 1]  # 0xF.0.EDX = 2 (L3 monitoring)
