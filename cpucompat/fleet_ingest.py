@@ -96,10 +96,11 @@ def _fingerprint_key(data: bytes) -> tuple[tuple | None, dict]:
     try:
         document = json.loads(data)
         if (document["format"] != fingerprint.FORMAT or document["version"] != fingerprint.VERSION
-                or not isinstance(document.get("host", {}), dict)):
+                or not isinstance(document.get("host", {}), dict)
+                or not isinstance(document.get("host", {}).get("hostname", ""), str)):
             return None, {}
         return _cpus_key(document["raw"]["cpus"]), document
-    except (ValueError, TypeError, KeyError):
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None, {}  # the generic path reports what is wrong
 
 

@@ -13,6 +13,9 @@ from cpucompat.errors import InputError
 
 MAX32 = 0xFFFFFFFF
 MAX64 = 0xFFFFFFFFFFFFFFFF
+#: Logical CPUs one input may hold: far above any real host (Linux NR_CPUS is 8192 on
+#: distribution kernels), low enough that a crafted 32 MiB dump stays cheap to refuse.
+MAX_CPUS = 8192
 
 _HEX = re.compile(r"\s*(?:0[xX])?([0-9a-fA-F]+)\s*")
 
@@ -46,6 +49,20 @@ def regs32(values: tuple[str, ...] | list[str], path: str, line: int | None) -> 
     """Four hex register strings (EAX, EBX, ECX, EDX) as a checked register tuple."""
     eax, ebx, ecx, edx = (hex32(value, path, line) for value in values)
     return (eax, ebx, ecx, edx)
+
+
+def check_cpu_count(count: int, path: str, line: int | None) -> None:
+    """InputError once an input holds more than MAX_CPUS logical CPUs (``count`` so far)."""
+    if count > MAX_CPUS:
+        raise InputError(path, f"more than {MAX_CPUS} CPUs in one input; expected one host's dump", line)
+
+
+def new_cpu(cpus: list[CpuLeaves], path: str, line: int | None, index: int, label: str = "") -> CpuLeaves:
+    """A new CPU block appended to ``cpus``, within MAX_CPUS."""
+    check_cpu_count(len(cpus) + 1, path, line)
+    cpu = CpuLeaves(index=index, label=label)
+    cpus.append(cpu)
+    return cpu
 
 
 def finish(path: str, fmt: str, cpus: list[CpuLeaves], **fields) -> Dump:

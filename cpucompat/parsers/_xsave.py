@@ -39,11 +39,16 @@ COMPONENTS: dict[int, tuple[int | None, int | None]] = {
 _SUBLEAF1_EAX_BITS = 0x1F  # XSAVEOPT, XSAVEC, XGETBV1, XSAVES, XFD
 
 
-def infer_subleaf(seen: dict[int, Regs], regs: Regs) -> int:
-    """The subleaf of the next untagged 0xD line ``regs``; ``seen`` = subleaves already read."""
+def infer_subleaf(seen: dict[int, Regs], regs: Regs, last: int | None = None) -> int:
+    """The subleaf of the next untagged 0xD line ``regs``; ``seen`` = subleaves already read.
+
+    ``last`` is ``max(seen)`` when the caller keeps it (a reader of many lines must: computing
+    it here for every line makes a long dump quadratic).
+    """
     if not seen:
         return 0
-    last = max(seen)
+    if last is None:
+        last = max(seen)
     candidates = [i for i in _enabled(seen) if i > max(last, 1)]
     exact = [i for i in candidates if _matches(i, regs, offset=True)]
     if exact:

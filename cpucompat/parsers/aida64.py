@@ -17,7 +17,7 @@ import re
 from cpucompat.dump import CpuLeaves, Dump
 from cpucompat.errors import InputError
 from cpucompat.parsers import _xsave
-from cpucompat.parsers._common import finish
+from cpucompat.parsers._common import finish, new_cpu
 
 NAME = "aida64"
 
@@ -72,10 +72,13 @@ class _Reader:
         self.headed = headed  # the file has CPU headers: no splitting at leaf 0
         self.cpus: list[CpuLeaves] = []
         self.current: CpuLeaves | None = None
+        self.number = 0  # the line being read
         self.counts: dict[int, int] = {}
         self.xsave: dict[int, tuple[int, int, int, int]] = {}
+        self.xsave_last = -1  # max(self.xsave), kept as lines come
 
     def feed(self, line: str, number: int) -> None:
+        self.number = number
         if line.startswith("CPUID "):
             if _CPUID_START.match(line):
                 self._register_line(line, number)
@@ -100,10 +103,10 @@ class _Reader:
             self.current = None  # versions, MSRs, APIC table...: not a CPU block
 
     def _start_cpu(self, index: int, label: str) -> None:
-        self.current = CpuLeaves(index=index, label=label)
-        self.cpus.append(self.current)
+        self.current = new_cpu(self.cpus, self.path, self.number, index, label)
         self.counts = {}
         self.xsave = {}
+        self.xsave_last = -1
 
     def _register_line(self, line: str, number: int) -> None:
         if self.headed and self.current is None:
@@ -123,19 +126,20 @@ class _Reader:
         cpu.leaves[(leaf, subleaf)] = regs
         if leaf == _XSAVE_LEAF:
             self.xsave[subleaf] = regs
+            self.xsave_last = max(self.xsave_last, subleaf)
 
     def _cpu_for(self, leaf: int) -> CpuLeaves:
         """The CPU a register line belongs to; variant E starts a new one at each leaf 0."""
         if self.current is None or (not self.headed and leaf == 0 and self.current.has(0)):
-            self.current = CpuLeaves(index=len(self.cpus))
-            self.cpus.append(self.current)
+            self.current = new_cpu(self.cpus, self.path, self.number, len(self.cpus))
             self.counts = {}
             self.xsave = {}
+            self.xsave_last = -1
         return self.current
 
     def _untagged_subleaf(self, leaf: int, regs: tuple[int, int, int, int]) -> int:
         if leaf == _XSAVE_LEAF:
-            return _xsave.infer_subleaf(self.xsave, regs)
+            return _xsave.infer_subleaf(self.xsave, regs, self.xsave_last)
         subleaf = self.counts.get(leaf, 0)
         self.counts[leaf] = subleaf + 1
         return subleaf

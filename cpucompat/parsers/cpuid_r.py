@@ -13,7 +13,7 @@ import re
 
 from cpucompat.dump import CpuLeaves, Dump
 from cpucompat.errors import InputError
-from cpucompat.parsers._common import finish, hex32, hex64, regs32
+from cpucompat.parsers._common import finish, hex32, hex64, new_cpu, regs32
 
 NAME = "cpuid-r"
 
@@ -50,13 +50,11 @@ def parse(text: str, path: str) -> Dump:
         header = _HEADER.fullmatch(line)
         if header:
             index = int(header.group(1)) if header.group(1) else 0
-            current = CpuLeaves(index=index, label=stripped.rstrip(":"))
-            cpus.append(current)
+            current = new_cpu(cpus, path, number, index, stripped.rstrip(":"))
             counts = {}
             continue
         if current is None:  # lines before any header: one header-less CPU
-            current = CpuLeaves(index=0)
-            cpus.append(current)
+            current = new_cpu(cpus, path, number, 0)
         _read_line(line, number, path, current, counts)
     return finish(path, NAME, cpus)
 

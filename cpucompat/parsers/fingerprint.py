@@ -14,6 +14,7 @@ from typing import Any
 
 from cpucompat.dump import CpuLeaves, Dump, KernelCpu
 from cpucompat.errors import InputError
+from cpucompat.parsers._common import MAX_CPUS
 
 NAME = "fingerprint"
 FORMAT = "cpucompat-fingerprint"
@@ -58,7 +59,7 @@ def _from_document(doc: dict, path: str) -> Dump:
     raw = _object(doc.get("raw"), "raw")
     cpus = [
         _cpu(_object(item, f"raw.cpus[{i}]"), f"raw.cpus[{i}]")
-        for i, item in enumerate(_array(raw.get("cpus"), "raw.cpus"))
+        for i, item in enumerate(_cpu_array(raw.get("cpus"), "raw.cpus"))
     ]
     kvm = raw.get("kvm_supported")
     kvm_leaves = None
@@ -69,8 +70,11 @@ def _from_document(doc: dict, path: str) -> Dump:
     kernel = dict(_object(doc.get("kernel", {}), "kernel"))
     kernel_cpus = [
         _kernel_cpu(_object(item, f"kernel.cpus[{i}]"), f"kernel.cpus[{i}]")
-        for i, item in enumerate(_array(kernel.pop("cpus", []), "kernel.cpus"))
+        for i, item in enumerate(_cpu_array(kernel.pop("cpus", []), "kernel.cpus"))
     ]
+    host = dict(_object(doc.get("host", {}), "host"))
+    if "hostname" in host:
+        _string(host["hostname"], "host.hostname")
     notes = _array(doc.get("notes", []), "notes")
     for i, note in enumerate(notes):
         _string(note, f"notes[{i}]")
@@ -81,16 +85,40 @@ def _from_document(doc: dict, path: str) -> Dump:
         kernel=kernel_cpus,
         kvm_supported=kvm_leaves,
         degraded=not cpus,
-        host=dict(_object(doc.get("host", {}), "host")),
+        host=host,
         notes=list(notes),
         extra={
             "firmware": _object(doc.get("firmware", {}), "firmware"),
-            "findings": _array(doc.get("findings", []), "findings"),
+            "findings": _findings(doc.get("findings", [])),
             "source": _object(doc.get("source", {}), "source"),
             "kernel": kernel,
             "content_hash": doc.get("content_hash"),
         },
     )
+
+
+def _cpu_array(value: Any, where: str) -> list:
+    items = _array(value, where)
+    if len(items) > MAX_CPUS:
+        raise _Shape(f"{where}: more than {MAX_CPUS} CPUs; expected one host's")
+    return items
+
+
+#: Keys of a BIOS finding (schema: findings.items) and the type each must have.
+_FINDING_STRINGS = ("id", "status", "evidence", "explanation")
+
+
+def _findings(value: Any) -> list[dict]:
+    """BIOS findings: objects with string id/status (evidence, explanation) and integer cpus."""
+    findings = _array(value, "findings")
+    for i, item in enumerate(findings):
+        finding = _object(item, f"findings[{i}]")
+        for key in _FINDING_STRINGS:
+            if key in finding or key in ("id", "status"):
+                _string(finding.get(key), f"findings[{i}].{key}")
+        for j, cpu in enumerate(_array(finding.get("cpus", []), f"findings[{i}].cpus")):
+            _integer(cpu, f"findings[{i}].cpus[{j}]")
+    return findings
 
 
 def _cpu(item: dict, where: str) -> CpuLeaves:

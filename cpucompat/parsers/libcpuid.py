@@ -16,7 +16,7 @@ import re
 from cpucompat.dump import CpuLeaves, Dump
 from cpucompat.errors import InputError
 from cpucompat.parsers import aida64
-from cpucompat.parsers._common import finish, regs32
+from cpucompat.parsers._common import finish, new_cpu, regs32
 
 NAME = "libcpuid"
 
@@ -75,16 +75,14 @@ def _native_cpus(raw: str, path: str, extra: dict) -> list[CpuLeaves]:
             continue
         header = _CPU_HEADER.fullmatch(stripped)
         if header:
-            current = CpuLeaves(index=int(header.group(1)), label=f"Logical CPU #{header.group(1)}")
-            cpus.append(current)
+            current = new_cpu(cpus, path, number, int(header.group(1)), f"Logical CPU #{header.group(1)}")
             continue
         version = _VERSION.fullmatch(stripped)
         if version:
             extra["libcpuid_version"] = version.group(1).strip()
             continue
         if current is None:
-            current = CpuLeaves(index=0)
-            cpus.append(current)
+            current = new_cpu(cpus, path, number, 0)
         _read_entry(stripped, number, path, current)
     for cpu in cpus:
         _drop_past_max(cpu)

@@ -10,6 +10,7 @@ import re
 
 from cpucompat.dump import Dump, KernelCpu
 from cpucompat.errors import InputError
+from cpucompat.parsers._common import check_cpu_count
 
 NAME = "proc-cpuinfo"
 NOTE = "flags only: /proc/cpuinfo is the kernel's filtered view, not raw CPUID"
@@ -35,6 +36,7 @@ def parse(text: str, path: str) -> Dump:
             raise InputError(path, "expected 'key : value'", number)
         key, value = key.strip(), value.strip()
         if key == "processor":
+            check_cpu_count(len(cpus) + 1, path, number)
             cpus.append(KernelCpu(index=_integer(value, path, number, key)))
         elif cpus:
             _set_field(cpus[-1], key, value, path, number)
