@@ -18,6 +18,7 @@ import typer
 
 from . import __version__
 from .errors import UsageError, exit_on_error
+from .text import printable
 
 app = typer.Typer(
     name="cpucompat",
@@ -50,12 +51,14 @@ def _handle_errors(command):
 
 
 def emit_json(document: object) -> None:
-    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+    """One JSON document on stdout; strict JSON (a NaN is a bug, never printed as bare NaN)."""
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
 
 def _version(value: bool) -> None:
     if value:
-        print(f"cpucompat {__version__}")
+        with exit_on_error():  # flushes: `--version > /dev/full` is an error line, not a traceback
+            print(f"cpucompat {__version__}")
         raise typer.Exit()
 
 
@@ -254,11 +257,12 @@ def mask(
     kvm: Annotated[bool, KVM_OPTION] = False,
 ) -> None:
     """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
-    from .output import write_text
+    from .output import refuse_existing, write_text
     from .masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
 
     if sum(x is not None and x != [] for x in (target, evc, qemu_model)) != 1:
         raise UsageError("give exactly one of --target (repeatable), --evc or --qemu-model")
+    refuse_existing(output, force)  # before any work: an existing file, a FIFO
     vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
     plan = plan_for_hosts(vm, targets) if target else plan_for_baseline(vm, evc or qemu_model)
     if plan.empty:
@@ -311,7 +315,7 @@ def fleet_analyse(
     with ingest_progress() as progress:
         ingested = ingest(inputs, progress)
     for path, reason in ingested.skipped:
-        print(f"warning: skipped {path}: {reason}", file=sys.stderr)
+        print(f"warning: skipped {printable(path)}: {printable(reason)}", file=sys.stderr)
     if output:
         write_table(ingested.fleet, output, force)
     left_out = [host for item in without or [] for host in item.split(",") if host]
@@ -344,4 +348,8 @@ def main() -> None:
         from .collect.command import fast_path
 
         fast_path(sys.argv[2:])  # exits, unless Typer is needed (--help, an unknown option)
-    app()
+    try:
+        app()
+    finally:
+        with exit_on_error():  # output still buffered (help, exit 1) fails here, not at exit
+            sys.stdout.flush()

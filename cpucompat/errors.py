@@ -7,6 +7,7 @@ the CLI catches it once, prints ``error: <message>`` on stderr and exits 2.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 
@@ -58,6 +59,7 @@ def exit_on_error():
     """
     try:
         yield
+        sys.stdout.flush()  # a full disk or closed pipe is reported here, not at interpreter exit
     except CpuCompatError as exc:
         print(f"error: {printable(str(exc))}", file=sys.stderr)
         raise SystemExit(exc.exit_code) from None
@@ -67,4 +69,15 @@ def exit_on_error():
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"error: {printable(where + str(exc.strerror or exc))}", file=sys.stderr)
+        _drop_stdout_if_broken()
         raise SystemExit(2) from None
+
+
+def _drop_stdout_if_broken() -> None:
+    """When stdout cannot be written (``> /dev/full``), send what is buffered to /dev/null, so
+    the interpreter's last flush does not print a second error."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -308,10 +309,15 @@ def fleet_baseline(fleet: Fleet, groups: Classes, policy: Policy = Policy()) -> 
 
 # --- what-ifs ---------------------------------------------------------------------------
 
+_SHARE = re.compile(r"(?:\d{1,9}(?:\.\d{0,12})?|\.\d{1,12})%?")
+
+
 def parse_share(text: str | None) -> Fraction | None:
     """``95%`` or ``0.95`` as an exact fraction in (0, 1]; UsageError otherwise."""
     if text is None:
         return None
+    if not _SHARE.fullmatch(text):  # no exponents: Fraction("1e-999999999") would run for ever
+        raise UsageError(f"--min-hosts {text!r}: expected a share such as 95% or 0.95")
     try:
         share = Fraction(text[:-1]) / 100 if text.endswith("%") else Fraction(text)
     except (ValueError, ZeroDivisionError):

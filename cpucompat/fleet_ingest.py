@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -26,8 +25,8 @@ from .decode import decode
 from .dump import Dump, unique_names
 from .errors import CpuCompatError, InputError
 from .fleet import Fleet, concat, from_records, host_scalars, pack
-from .fleet_io import CSV_HEADER, PARQUET_MAGIC, MissingParquet, read_table
-from .parsers import MAX_BYTES, fingerprint, read_dump
+from .fleet_io import CSV_HEADER, MissingParquet, kind_of, read_table
+from .parsers import MAX_BYTES, fingerprint, open_regular, read_dump
 
 Progress = Callable[[int, int], None]
 #: Report progress every this many files.
@@ -42,14 +41,23 @@ class Ingested:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
-def walk(inputs: Sequence[str]) -> list[tuple[str, bool]]:
-    """Every input file as (path, named on the command line)."""
+def walk(inputs: Sequence[str], unreadable: list[tuple[str, str]] | None = None) -> list[tuple[str, bool]]:
+    """Every input file as (path, named on the command line).
+
+    Folders that cannot be listed (permissions, vanished) are added to ``unreadable`` as
+    (path, reason), never dropped silently.
+    """
     found = []
+
+    def failed(error: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((error.filename or "?", f"cannot read folder: {error.strerror or error}"))
+
     for item in inputs:
         if not os.path.isdir(item):
             found.append((item, True))
             continue
-        for folder, subfolders, files in os.walk(item):
+        for folder, subfolders, files in os.walk(item, onerror=failed):
             subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
             found += [(os.path.join(folder, f), False) for f in sorted(files) if not f.startswith(".")]
     return found
@@ -65,8 +73,8 @@ class HostReader:
         self.cache: dict[tuple, tuple] = {}
 
     def read(self, path: str) -> Fleet | tuple:
-        data = _small_file(path)
-        if data.startswith((PARQUET_MAGIC, CSV_HEADER)):
+        data = _dump_bytes(path)
+        if data is None:
             return read_table(path)
         key, document = _fingerprint_key(data)
         hit = self.cache.get(key) if key else None
@@ -79,12 +87,17 @@ class HostReader:
         return (host.name, *record)
 
 
-def _small_file(path: str) -> bytes:
-    """The bytes of a regular file of at most MAX_BYTES; b"" for anything else (read_dump decides)."""
+def _dump_bytes(path: str) -> bytes | None:
+    """The bytes of a dump of at most MAX_BYTES, or None for a fleet table (which has its own,
+    larger limit); an InputError for anything but a regular file (a FIFO is never waited on)."""
     try:
-        with open(path, "rb") as handle:
-            status = os.fstat(handle.fileno())
-            return handle.read() if stat.S_ISREG(status.st_mode) and status.st_size <= MAX_BYTES else b""
+        with open_regular(path) as handle:
+            head = handle.read(len(CSV_HEADER))
+            if kind_of(head):
+                return None
+            if os.fstat(handle.fileno()).st_size > MAX_BYTES:
+                return b""  # read_dump says how large
+            return head + handle.read()
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror or error}") from None
 
@@ -133,10 +146,14 @@ def _read_all(files: list[tuple[str, bool]], progress: Progress | None):
     for done, (path, named) in enumerate(files, 1):
         try:
             item = reader.read(path)
-        except CpuCompatError as error:
-            if named or isinstance(error, MissingParquet):
+        except (CpuCompatError, OSError, ValueError, RecursionError, MemoryError) as error:
+            if isinstance(error, MissingParquet):
                 raise
-            skipped.append((path, getattr(error, "reason", str(error))))
+            if named:
+                if isinstance(error, CpuCompatError):
+                    raise
+                raise InputError(path, f"cannot read: {error}") from None
+            skipped.append((path, getattr(error, "reason", None) or f"cannot read: {error}"))
         else:
             if isinstance(item, Fleet):
                 tables.append(item)
@@ -150,7 +167,9 @@ def _read_all(files: list[tuple[str, bool]], progress: Progress | None):
 
 def ingest(inputs: Sequence[str], progress: Progress | None = None) -> Ingested:
     """Read files, folders and fleet tables into one fleet: tables first, then host files."""
-    tables, hosts, paths, skipped = _read_all(walk(inputs), progress)
+    unreadable: list[tuple[str, str]] = []
+    tables, hosts, paths, skipped = _read_all(walk(inputs, unreadable), progress)
+    skipped = unreadable + skipped
     if hosts:
         names, rows, scalars = zip(*hosts)
         tables.append(from_records(_unique_names(list(names), paths), rows, scalars))

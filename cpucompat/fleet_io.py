@@ -28,6 +28,8 @@ from .output import refuse_existing, replace_atomically
 
 PARQUET_MAGIC = b"PAR1"
 CSV_HEADER = b"host,"
+#: Fleet tables may be larger than a dump (MAX_BYTES): a million hosts as CSV is ~1.5 GB.
+MAX_TABLE_BYTES = 8 * 1024**3
 _T8 = ((7, 0x00AA00AA00AA00AA), (14, 0x0000CCCC0000CCCC), (28, 0x00000000F0F0F0F0))
 
 
@@ -46,11 +48,22 @@ def _parquet():
 
 def table_kind(path: str | os.PathLike) -> str | None:
     """``parquet`` or ``csv`` when the file is a fleet table (by content), else None."""
-    with open(path, "rb") as handle:
-        head = handle.read(len(CSV_HEADER))
+    from .parsers import open_regular
+
+    with open_regular(os.fspath(path)) as handle:
+        return kind_of(handle.read(len(CSV_HEADER)))
+
+
+def kind_of(head: bytes) -> str | None:
+    """``parquet`` or ``csv`` for the first bytes of a fleet table, else None."""
     if head.startswith(PARQUET_MAGIC):
         return "parquet"
     return "csv" if head == CSV_HEADER else None
+
+
+def check_table_size(path: str, size: int) -> None:
+    if size > MAX_TABLE_BYTES:
+        raise InputError(path, f"table is {size / 1e9:.1f} GB; a fleet table is at most {MAX_TABLE_BYTES >> 30} GiB")
 
 
 def check_output(path: str, force: bool = False) -> str:
@@ -153,11 +166,48 @@ def from_frame(frame, path: str = "<frame>") -> Fleet:
     flags = np.zeros((len(frame), len(columns())), dtype=bool)
     index = {name: j for j, name in enumerate(columns())}
     for name in present:
-        flags[:, index[name]] = frame[name].fillna(False).astype(bool).to_numpy()
+        flags[:, index[name]] = _bool_column(frame[name], name, path)
     scalars = {name: frame[name] if name in frame.columns else None for name in SCALARS}
     return Fleet(frame["host"].astype("str").reset_index(drop=True), pack_matrix(flags),
                  scalar_frame({k: (v.reset_index(drop=True) if v is not None else [None] * len(frame))
                                for k, v in scalars.items()}))
+
+
+def _bool_column(column, name: str, path: str) -> np.ndarray:
+    """A feature column as bools: True/False (CSV text or bool), empty = False; else an InputError."""
+    if column.dtype == bool:
+        return column.to_numpy()
+    values = column.map({True: True, False: False, "True": True, "False": False,
+                         "true": True, "false": False, "1": True, "0": False, 1: True, 0: False})
+    bad = values.isna() & column.notna() & (column.astype("str") != "")
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(path, f"column {name}: expected True or False, got {str(column.iloc[row])[:40]!r}",
+                         row + 2)
+    return values.fillna(False).astype(bool).to_numpy()
+
+
+def read_csv(path: str) -> Fleet:
+    """A fleet from a CSV table: host names are kept as written (``007``, ``NA``)."""
+    from .parsers import open_regular
+
+    pd = pandas()
+    with open_regular(path) as handle:
+        check_table_size(path, os.fstat(handle.fileno()).st_size)
+        try:
+            frame = pd.read_csv(handle, dtype={"host": str}, keep_default_na=False, na_values=[""],
+                                encoding="utf-8")
+            frame["host"] = frame["host"].fillna("")
+            return from_frame(frame, path)
+        except InputError:
+            raise
+        except (ValueError, TypeError, OverflowError, KeyError, pd.errors.ParserError) as error:
+            raise InputError(path, f"cannot read CSV table: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:200] if text else type(error).__name__
 
 
 # --- Parquet ----------------------------------------------------------------------------
@@ -229,12 +279,17 @@ def read_parquet(path: str) -> Fleet:
         constant = _constant_columns(source.metadata, features)
         varying = [name for name in features if name not in constant]
         scalars = [name for name in SCALARS if name in names]
+        wrong = [name for name in features if source.schema_arrow.field(name).type != pa.bool_()]
+        if wrong:
+            raise InputError(path, f"column {wrong[0]}: expected a bool column, got {source.schema_arrow.field(wrong[0]).type}")
         table = source.read(columns=["host", *scalars, *varying], use_threads=True)
-    except (pa.ArrowException, OSError) as error:
-        raise InputError(path, f"cannot read Parquet: {error}") from None
-    frame = table.select(["host", *scalars]).to_pandas(types_mapper=_nullable_types(pa))
-    return Fleet(frame["host"].astype("str"), _feature_rows(table, constant, varying),
-                 scalar_frame({name: frame[name] if name in frame else [None] * len(frame) for name in SCALARS}))
+        frame = table.select(["host", *scalars]).to_pandas(types_mapper=_nullable_types(pa))
+        return Fleet(frame["host"].astype("str"), _feature_rows(table, constant, varying),
+                     scalar_frame({name: frame[name] if name in frame else [None] * len(frame) for name in SCALARS}))
+    except InputError:
+        raise
+    except (pa.ArrowException, OSError, ValueError, TypeError, OverflowError, KeyError, IndexError) as error:
+        raise InputError(path, f"cannot read Parquet: {_first_line(error)}") from None
 
 
 # --- any table --------------------------------------------------------------------------
@@ -243,11 +298,10 @@ def read_table(path: str) -> Fleet:
     """A fleet table, Parquet or CSV (by content)."""
     kind = table_kind(path)
     if kind == "parquet":
+        check_table_size(path, os.stat(path).st_size)
         return read_parquet(path)
     if kind == "csv":
-        pd = pandas()
-
-        return from_frame(pd.read_csv(path), path)
+        return read_csv(path)
     raise InputError(path, "not a fleet table (expected Parquet, or CSV starting with 'host,')")
 
 
@@ -256,7 +310,7 @@ def write_table(fleet: Fleet, path: str, force: bool = False) -> None:
     if check_output(path, force) == "parquet":
         _, pq = _parquet()
         table = _arrow_table(fleet)
-        replace_atomically(path, lambda temp: pq.write_table(table, temp))
+        replace_atomically(path, lambda temp: pq.write_table(table, temp), force)
     else:
         frame = to_frame(fleet)
-        replace_atomically(path, lambda temp: frame.to_csv(temp, index=False))
+        replace_atomically(path, lambda temp: frame.to_csv(temp, index=False), force)

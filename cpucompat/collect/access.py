@@ -187,14 +187,27 @@ class HostMsr:
         self._fds.clear()
 
 
+#: Where modprobe lives; never looked up through $PATH (collect may run as root).
+MODPROBE_PATHS = ("/sbin/modprobe", "/usr/sbin/modprobe")
+
+
+def modprobe_path() -> str | None:
+    """The system's modprobe, from MODPROBE_PATHS only."""
+    return next((path for path in MODPROBE_PATHS if os.access(path, os.X_OK)), None)
+
+
 def load_msr_module() -> str:
     """``modprobe msr`` (asked for with --load-msr); returns a note saying what happened."""
     import subprocess
 
     if os.path.exists("/dev/cpu/0/msr"):
         return "--load-msr: the msr kernel module is already loaded"
+    modprobe = modprobe_path()
+    if modprobe is None:
+        return f"--load-msr: could not run modprobe msr (no {' or '.join(MODPROBE_PATHS)})"
     try:
-        done = subprocess.run(["modprobe", "msr"], capture_output=True, text=True, timeout=5, check=False)
+        done = subprocess.run([modprobe, "msr"], capture_output=True, text=True, timeout=5, check=False,
+                              env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"})
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"--load-msr: could not run modprobe msr ({error})"
     if done.returncode:

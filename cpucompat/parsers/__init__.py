@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import sys
 from typing import BinaryIO
 
@@ -38,7 +39,29 @@ _KNOWN = (
 )
 _BINARY = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")  # surrogates: undecodable bytes
 
-__all__ = ["FORMATS", "MAX_BYTES", "parse_text", "read_dump"]
+__all__ = ["FORMATS", "MAX_BYTES", "open_regular", "parse_text", "read_dump"]
+
+
+def open_regular(path: str) -> BinaryIO:
+    """``path`` opened for reading if it is a regular file; an InputError otherwise.
+
+    Opened without blocking, so a FIFO (or a device) is refused at once instead of waiting
+    forever for a writer; standard input is read only as ``-``.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as error:
+        raise InputError(path, f"cannot read: {error.strerror or error}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a special file"
+            raise InputError(path, f"cannot read {kind}: expected a regular file (or - for standard input)")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def read_dump(path: str | os.PathLike[str]) -> Dump:
@@ -47,7 +70,7 @@ def read_dump(path: str | os.PathLike[str]) -> Dump:
     if name == STDIN:
         return parse_text(_decode(_read_limited(sys.stdin.buffer, "<stdin>"), "<stdin>"), "<stdin>")
     try:
-        with open(name, "rb") as stream:
+        with open_regular(name) as stream:
             _check_size(os.fstat(stream.fileno()).st_size, name)
             data = _read_limited(stream, name)
     except OSError as error:
