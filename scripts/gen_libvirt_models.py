@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""Write data/libvirt-models.csv: the CPUID features of every x86 model in an installed libvirt's
+cpu_map (default /usr/share/libvirt/cpu_map, libvirt 9.0 on Debian 12), ancestors resolved,
+``removed='yes'`` features left out, in canonical names (data/features.csv's libvirt_name).
+
+libvirt compares the vCPU QEMU built with its own map's view of the model (``check='full'``), and
+that view differs from QEMU's (libvirt 9.0's Skylake-Server has mpx, QEMU 7.2's has not), so the
+libvirt mask disables what either view has that the guest must not see.
+
+Usage: scripts/gen_libvirt_models.py [CPU_MAP_DIR] > data/libvirt-models.csv
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cpucompat.features import feature_table  # noqa: E402
+
+
+def models(folder: Path) -> dict[str, ET.Element]:
+    index = (folder / "index.xml").read_text(encoding="utf-8")
+    x86 = index[index.index("<arch name='x86'>"):]
+    x86 = x86[:x86.index("</arch>")]
+    found = {}
+    for name in re.findall(r"filename='(x86_[^']+\.xml)'", x86):
+        if name in ("x86_vendors.xml", "x86_features.xml"):
+            continue
+        for model in ET.parse(folder / name).getroot().iter("model"):
+            if model.get("name") and model.find("decode") is not None or model.find("feature") is not None:
+                found[model.get("name")] = model
+    return found
+
+
+def features(name: str, table: dict[str, ET.Element]) -> set[str]:
+    model = table[name]
+    own = {f.get("name") for f in model.findall("feature") if f.get("removed") != "yes"}
+    ancestor = model.find("model")
+    if ancestor is not None:
+        base = features(ancestor.get("name"), table)
+        base -= {f.get("name") for f in table[ancestor.get("name")].findall("feature")
+                 if f.get("removed") == "yes"}
+        own |= base
+    return own
+
+
+def main() -> None:
+    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "/usr/share/libvirt/cpu_map")
+    version = subprocess.run(["virsh", "--version"], capture_output=True, text=True).stdout.strip()
+    canonical = {f.libvirt: f.name for f in feature_table().features if f.libvirt}
+    table = models(folder)
+    print("# libvirt cpu_map x86 models and their CPUID features (canonical names), as libvirt "
+          f"{version or '?'} expands them: scripts/gen_libvirt_models.py {folder}")
+    print("# MSR features (vmx-*, arch-capabilities bits) are left out.")
+    print("model,feature")
+    for name in sorted(table):
+        for feature in sorted(canonical[f] for f in features(name, table) if f in canonical):
+            print(f"{name},{feature}")
+
+
+if __name__ == "__main__":
+    main()
