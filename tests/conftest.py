@@ -36,11 +36,19 @@ def probe_kernel() -> Path:
     return harness.build_probe()
 
 
+#: Set (CI does) to make a missing ../shared/reference fail the tests that read it instead of skipping.
+REQUIRE_REFERENCE_ENV = "CPUCOMPAT_REQUIRE_REFERENCE"
+
+
 def reference(*parts: str) -> Path:
-    """A path under ../shared/reference; skips the test cleanly when it is absent."""
+    """A path under ../shared/reference; skips the test cleanly when it is absent (fails where
+    REQUIRE_REFERENCE_ENV is set)."""
     path = REFERENCE.joinpath(*parts)
     if not path.exists():
-        pytest.skip("../shared/reference not available")
+        message = f"../shared/reference not available ({path} is missing)"
+        if os.environ.get(REQUIRE_REFERENCE_ENV, "") not in ("", "0"):
+            pytest.fail(f"{message}, and {REQUIRE_REFERENCE_ENV} is set")
+        pytest.skip(message)
     return path
 
 
