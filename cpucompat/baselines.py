@@ -69,6 +69,10 @@ class Baseline:
     libvirt_removed: frozenset[str] = frozenset()
     msr_features: tuple[str, ...] = ()
     vmware_levels: tuple[str, ...] = ()
+    #: EVC: per feature, where it comes from ("capture", "kb:<number>", "reasoning: ...").
+    provenance: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), compare=False)
+    #: EVC: the featureMask vCenter writes for the mode, as (key, value, source), e.g. ("cpuid.FAMILY", "Val:6", "capture").
+    feature_mask: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -102,6 +106,8 @@ def _baseline_from_entry(kind: str, entry: dict) -> Baseline:
         libvirt_removed=frozenset(entry.get("libvirt_removed", ())),
         msr_features=tuple(entry.get("msr_features", ())),
         vmware_levels=tuple(entry.get("vmware_levels", ())),
+        provenance=MappingProxyType(dict(entry.get("provenance", {}))),
+        feature_mask=tuple((m["key"], m["value"], m["source"]) for m in entry.get("feature_mask", ())),
     )
 
 

@@ -9,12 +9,14 @@ feature of leaf 4 and above, ...).
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
 from . import baselines as named
 from .cluster import Policy, usable_features
-from .datafiles import data_file
+from .datafiles import baselines_dir, data_file
 from .decode import Decoded
 from .features import feature_table
 
@@ -65,11 +67,68 @@ def likely_causes(missing: list[str], findings: list[dict]) -> dict[str, list[st
 
 def evc_check(host: Decoded) -> EvcResult:
     """The highest EVC mode one host (or a cluster baseline wrapped as a host) supports."""
-    features = usable_features(host.features, Policy())
+    features = esxi_features(host.features)
     mode = named.highest_satisfied(features, host.vendor, "evc")
     upper = next_mode_up(mode, host.vendor, features)
     missing = named.missing_for(upper, features) if upper else []
     return EvcResult(host.name, mode, upper, missing, likely_causes(missing, host.findings))
+
+
+def esxi_features(features: Iterable[str]) -> frozenset[str]:
+    """What vCenter judges a host by: its own CPUID features (its featureCapability) less the
+    OS-dependent bits, closed under dependencies. No guest-visibility filter applies: ESXi shows
+    MONITOR/MWAIT, debug store, self-snoop and VMX to guests, and vCenter's modes require them."""
+    table = feature_table()
+    return table.close_under_deps(n for n in features if table.by_name[n].kind != "os")
+
+
+def cluster_mode(hosts: Sequence[Decoded]) -> named.Baseline | None:
+    """The EVC mode of hosts of one vendor: the highest mode all of them satisfy."""
+    common = frozenset.intersection(*(esxi_features(h.features) for h in hosts))
+    return named.highest_satisfied(common, hosts[0].vendor, "evc")
+
+
+@cache
+def vmware_keys() -> dict:
+    """The ``vmware_keys`` section of baselines/evc.json: the vCenter keys that name no feature bit."""
+    with open(baselines_dir() / "evc.json", encoding="utf-8") as handle:
+        return json.load(handle)["vmware_keys"]
+
+
+@cache
+def _vmware_feature_names() -> dict[str, str]:
+    """Upper-case VMware feature name -> canonical name (the vmware_name column of features.csv)."""
+    return {f.vmware.upper(): f.name for f in feature_table().features if f.vmware}
+
+
+def vmware_key(key: str, vendor: str | None = None) -> tuple[str, object]:
+    """What a vCenter featureMask / featureCapability / featureRequirement key means, in any case
+    (vSphere 8 writes ``cpuid.sse41``, earlier releases ``cpuid.SSE41``): ("feature", canonical
+    name), ("scalar", field name), ("vendor", vendor id), ("xsave", XSAVE component), ("other",
+    key) for keys outside cpuid (hv.capable, vt.realmode, ...), ("unknown", key) otherwise."""
+    keys = vmware_keys()
+    upper = key.upper()
+    for kind in ("scalars", "vendors", "xsave_components"):
+        found = {k.upper(): v for k, v in keys[kind].items()}.get(upper)
+        if found is not None:
+            return {"scalars": "scalar", "vendors": "vendor", "xsave_components": "xsave"}[kind], found
+    if not upper.startswith("CPUID."):
+        return "other", key
+    name = upper.removeprefix("CPUID.")
+    specific = {k.upper(): v for k, v in keys["vendor_specific"].get(vendor or "", {}).items()}
+    found = specific.get(name) or _vmware_feature_names().get(name)
+    return ("feature", found) if found else ("unknown", key)
+
+
+def mode_scalars(mode: named.Baseline) -> dict[str, tuple[int, str]]:
+    """The scalars an EVC mode presents to guests (family, model, stepping, max basic and extended
+    leaf) from its featureMask, each with its source ("capture", "kb:...", "reasoning: ...")."""
+    scalars = {}
+    for key, value, source in mode.feature_mask:
+        kind, name = vmware_key(key, mode.vendor)
+        if kind == "scalar":
+            scalars[name] = (int(value.split(":", 1)[1], 0), source)
+    return scalars
 
 
 def evc_json(result: EvcResult) -> dict:

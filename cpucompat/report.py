@@ -8,7 +8,7 @@ from __future__ import annotations
 from . import baselines as named
 from .cluster import ClusterBaseline, Policy, cluster_baseline
 from .decode import Decoded
-from .evc import evc_check, evc_json
+from .evc import cluster_mode, evc_check, evc_json, mode_scalars
 from .features import feature_table
 
 
@@ -53,7 +53,18 @@ def baseline_detail(baseline: named.Baseline, vocabulary: str = "canonical") -> 
     adds = baseline.features - (parent.features if parent else frozenset())
     return {**baseline_summary(baseline), "kind": baseline.kind,
             "features": table.names(baseline.features, vocabulary),
-            "adds": table.names(adds, vocabulary), "notes": baseline.notes}
+            "adds": table.names(adds, vocabulary), "notes": baseline.notes, **_evc_detail(baseline, vocabulary)}
+
+
+def _evc_detail(baseline: named.Baseline, vocabulary: str) -> dict:
+    """An EVC mode's provenance per feature, the scalars it presents and its featureMask."""
+    if baseline.kind != "evc":
+        return {}
+    table = feature_table()
+    return {"provenance": {table.names([f], vocabulary)[0]: source for f, source in sorted(baseline.provenance.items())
+                           if table.names([f], vocabulary)},
+            "scalars": {name: value for name, (value, _source) in mode_scalars(baseline).items()},
+            "feature_mask": [{"key": k, "value": v, "source": s} for k, v, s in baseline.feature_mask]}
 
 
 def evc_check_document(hosts: list[Decoded]) -> dict:
@@ -65,6 +76,5 @@ def evc_check_document(hosts: list[Decoded]) -> dict:
             document["cluster"] = {"max_evc_mode": None,
                                    "reason": f"EVC needs one CPU vendor; these hosts have {', '.join(vendors)}"}
         else:
-            common = cluster_baseline(hosts, Policy())
-            document["cluster"] = {"max_evc_mode": _key(common.named.get("evc"))}
+            document["cluster"] = {"max_evc_mode": _key(cluster_mode(hosts))}
     return document

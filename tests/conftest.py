@@ -66,16 +66,19 @@ EVC_INSTLATX64 = {
     "AuthenticAMD0B00F21_K20_Turin_01_CPUID.txt": "amd-zen4",
     "GenuineIntel00006F6_Merom_CPUID.txt": "intel-merom",
     "GenuineIntel00106E5_Lynnfield_CPUID.txt": "intel-nehalem",
-    "GenuineIntel00206A7_SandyBridge_CPUID.txt": "intel-sandybridge",
+    # Dumps taken before Intel's 2018 microcode: no IBRS/IBPB, STIBP, SSBD nor L1D flush (CPUID 7
+    # EDX 26-28, 31), which vCenter's Westmere and later masks expose; vCenter stops them at Nehalem.
+    "GenuineIntel00206A7_SandyBridge_CPUID.txt": "intel-nehalem",
     "GenuineIntel00306F2_HaswellEP_00_CPUID.txt": "intel-haswell",
-    "GenuineIntel0050654_SkylakeXeon_CPUID9.txt": "intel-skylake",
+    "GenuineIntel0050654_SkylakeXeon_CPUID9.txt": "intel-nehalem",
     "GenuineIntel0050657_CascadeLakeSP_CPUID1.txt": "intel-cascadelake",
     "GenuineIntel00606A6_ICX_CPUID3.txt": "intel-icelake",
     "GenuineIntel00806F8_SapphireRapids_05_CPUID.txt": "intel-sapphirerapids",
     "GenuineIntel00C06F2_EmeraldRapids_03_CPUID.txt": "intel-sapphirerapids",
     # Client parts without AVX-512 stop at Broadwell.
     "GenuineIntel0090672_AlderLake_01_LC_BC_CPUID.txt": "intel-broadwell",
-    "GenuineIntel00A0654_CometLake_CPUID.txt": "intel-broadwell",
+    # A Hyper-V guest: Hyper-V hides MONITOR/MWAIT (and VMX), which vCenter's intel-merom mask exposes.
+    "GenuineIntel00A0654_CometLake_CPUID.txt": None,
     # Other vendors: EVC modes are Intel or AMD only.
     "HygonGenuine0900F02_Hygon_CPUID.txt": None,
     "CentaurHauls00507B3_KX40000_01_CPUID.txt": None,

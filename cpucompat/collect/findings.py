@@ -133,6 +133,21 @@ def aes_disabled(cpu: CpuFacts, host: HostFacts) -> Verdict:
     return "unknown", "", f"CPUID 1 ECX[25] (AES) = 0 on {vendor} {signature}"
 
 
+def monitor_disabled(cpu: CpuFacts, host: HostFacts) -> Verdict:
+    vendor, family, model = cpu.ranges.vendor_family, cpu.family or 0, cpu.model or 0
+    if cpu.bit(1, ECX, 3):
+        return "not-found", "", "CPUID 1 ECX[3] (MONITOR) = 1"
+    if vendor == "intel" and IA32_MISC_ENABLE in cpu.msrs and not cpu.msrs[IA32_MISC_ENABLE] >> 18 & 1:
+        return "found", "msr", _misc_enable(cpu, 18, "ENABLE MONITOR FSM")
+    hypervisor = _hypervisor_name(cpu)
+    if hypervisor:
+        return "unknown", "hypervisor", f"CPUID 1 ECX[3] (MONITOR) = 0; running under {hypervisor}"
+    known = (vendor == "intel" and family == 6 and model >= 0x0F) or (vendor == "amd" and family >= 0x10)
+    if known:
+        return "found", "inferred", f"CPUID 1 ECX[3] (MONITOR) = 0 on {vendor.upper()} family {family:#x} model {model:#x}"
+    return "unknown", "", f"CPUID 1 ECX[3] (MONITOR) = 0 on {vendor} family {family:#x} model {model:#x}"
+
+
 def _hypervisor_name(cpu: CpuFacts) -> str | None:
     """The hypervisor's name, or a neutral phrase when its signature is not printable text."""
     name = cf.hypervisor(cpu.leaves, cpu.ranges)
@@ -168,6 +183,7 @@ PER_CPU: tuple[tuple[str, Callable[[CpuFacts, HostFacts], Verdict]], ...] = (
     ("limit-cpuid-maxval", limit_cpuid_maxval),
     ("vt-disabled", vt_disabled),
     ("aes-disabled", aes_disabled),
+    ("monitor-disabled", monitor_disabled),
 )
 
 

@@ -46,7 +46,8 @@ def test_healthy_skylake_with_readable_msrs(tmp_path):
     found, collection = findings(tmp_path, {0: skylake(), 1: skylake()}, intel_msrs((0, 1)))
     assert {k: f["status"] for k, f in found.items()} == {
         "hypervisor": "not-found", "nx-disabled": "not-found", "limit-cpuid-maxval": "not-found",
-        "vt-disabled": "not-found", "aes-disabled": "not-found", "smt-off": "not-found"}
+        "vt-disabled": "not-found", "aes-disabled": "not-found", "monitor-disabled": "not-found",
+        "smt-off": "not-found"}
     assert found["vt-disabled"]["evidence"] == ("IA32_FEATURE_CONTROL (0x3a) = 0x5: lock (bit 0) = 1, "
                                                 "VMX outside SMX (bit 2) = 1")
     assert found["limit-cpuid-maxval"]["evidence"] == "max basic leaf 0x16"
@@ -137,6 +138,19 @@ def test_aes_ni_hidden_on_intel_and_amd(tmp_path):
     assert "hypervisor hides it" in found["aes-disabled"]["explanation"]
 
 
+def test_monitor_mwait_disabled_through_msr_bit_18_and_inferred(tmp_path):
+    # "MONITOR/MWAIT: disabled" in the BIOS clears IA32_MISC_ENABLE[18], which clears CPUID 1 ECX[3].
+    hidden = skylake({(1, "ecx"): 0x7FFEFBFF & ~(1 << 3)})
+    found, _ = findings(tmp_path / "msr", {0: hidden}, intel_msrs(misc=MISC_ENABLE & ~(1 << 18)))
+    monitor = found["monitor-disabled"]
+    assert (monitor["status"], monitor["evidence"]) == (
+        "found", "IA32_MISC_ENABLE (0x1a0) = 0x810089: bit 18 (ENABLE MONITOR FSM) = 0")
+    assert "no EVC mode" in monitor["explanation"]
+    found, _ = findings(tmp_path / "cpuid", {0: hidden})
+    assert found["monitor-disabled"]["status"] == "found"
+    assert found["monitor-disabled"]["evidence"].startswith("CPUID 1 ECX[3] (MONITOR) = 0 on INTEL family 0x6")
+
+
 def test_aes_ni_absent_on_an_old_cpu_is_unknown(tmp_path):
     # Core i7 860 (Lynnfield, 06/1E/5) has no AES-NI.
     lynnfield = skylake({(1, "eax"): 0x106E5, (1, "ecx"): 0x0098E3BD})
@@ -183,7 +197,8 @@ def test_every_case_used_has_an_explanation_row():
     table = explanations()
     assert all(text for text in table.values())
     ids = {key[0] for key in table}
-    assert ids == {"nx-disabled", "limit-cpuid-maxval", "vt-disabled", "aes-disabled", "smt-off", "hypervisor"}
+    assert ids == {"nx-disabled", "limit-cpuid-maxval", "vt-disabled", "aes-disabled", "monitor-disabled", "smt-off",
+                   "hypervisor"}
     for finding in ids:  # every status has at least a row
         assert {s for f, s, _ in table if f == finding} <= {"found", "not-found", "unknown"}
 
