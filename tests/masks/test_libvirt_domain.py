@@ -217,12 +217,15 @@ def start(daemon: Libvirtd, name: str, cpu_text: str, kernel: Path) -> Started:
     if done.returncode != 0:
         return Started(refused=done.stderr.strip(), seconds=time.monotonic() - began)
     deadline = began + RUN_SECONDS
-    while daemon.virsh("domid", name, check=False).returncode == 0:
-        if time.monotonic() > deadline:
+    # the dump is complete at its end line; the guest's ACPI power-off then takes libvirt
+    # another 1.5-2 s, so the domain is destroyed instead
+    while not END_LINE.search(serial.read_text(errors="replace") if serial.exists() else ""):
+        if time.monotonic() > deadline or daemon.virsh("domid", name, check=False).returncode:
             daemon.virsh("destroy", name, check=False)
-            raise AssertionError(f"domain {name} still running after {RUN_SECONDS} s:\n"
-                                 f"{serial.read_text(errors='replace')[-2000:]}")
-        time.sleep(0.05)
+            raise AssertionError(f"domain {name} gave no complete dump within {RUN_SECONDS} s:\n"
+                                 f"{serial.read_text(errors='replace')[-2000:] if serial.exists() else ''}")
+        time.sleep(0.02)
+    daemon.virsh("destroy", name, check=False)
     _, text, _ = harness.cut_dump(serial.read_text(errors="replace"), name)
     return Started(guest=decode(parse_text(text, f"libvirt:{name}")),
                    seconds=time.monotonic() - began)
@@ -275,6 +278,8 @@ def lv_names(features) -> set[str]:
     return {libvirt_format.libvirt_name(table.by_name[n]) for n in features} - {""}
 
 
+#: The probe's last line, complete.
+END_LINE = re.compile(rf"{harness.END} lines=\d+ cr4=0x[0-9a-f]+\r?\n")
 MISMATCH = re.compile(r"guest CPU doesn't match specification: (.*)")
 
 
