@@ -59,8 +59,9 @@ def test_avx512_names_and_the_rest_in_comments():
     plan = plan_for_hosts(vm, [instlat("GenuineIntel00306F2_HaswellEP_00_CPUID.txt")])
     text = render(plan, "featmask")
     assert 'featMask.vm.cpuid.AVX512F = "Val:0"' in text.splitlines()
+    assert 'featMask.vm.cpuid.AVX512DQ = "Val:0"' in text.splitlines()
     notes = "\n".join(text.splitlines()[len(header_lines(plan)):])
-    assert "avx512dq" in notes and "--format vmx" in notes  # no VMware name: pointed to vmx
+    assert "la57" in notes and "--format vmx" in notes  # no VMware name: pointed to vmx
     assert "max_basic_leaf" in notes and "phys_addr_bits" in notes
 
 
