@@ -10,6 +10,8 @@ import contextlib
 import textwrap
 from collections.abc import Iterator
 
+from .text import printable_tree
+
 #: Show the progress bar from this many input files on.
 PROGRESS_MIN_FILES = 200
 #: Rows of the class and coverage listings shown as text (``--json`` has them all).
@@ -81,6 +83,7 @@ def _print_what_ifs(document: dict) -> None:
 
 def print_fleet(document: dict) -> None:
     """Print a fleet document: baseline and its names, classes, coverage, what-ifs."""
+    document = printable_tree(document)  # host names and vendors from tables: no terminal control
     print(f"hosts: {document['hosts']}   vendor: {document['vendor'] or 'mixed (cross-vendor)'}")
     print(f"evc mode: {document['evc_mode'] or '-'}   psABI level: {document['psabi_level'] or '-'}   "
           f"qemu model: {document['qemu_model'] or '-'}")

@@ -24,3 +24,14 @@ def _escape(match: re.Match) -> str:
 def printable(text: str) -> str:
     """``text`` with every control, line-breaking, format or surrogate character escaped."""
     return _UNSAFE.sub(_escape, text)
+
+
+def printable_tree(value):
+    """``value`` (a JSON-like document) with ``printable`` applied to every string in it."""
+    if isinstance(value, str):
+        return printable(value)
+    if isinstance(value, dict):
+        return {printable_tree(k): printable_tree(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [printable_tree(v) for v in value]
+    return value

@@ -135,3 +135,14 @@ def test_min_hosts_is_parsed_bounded(share):
     result = runner.invoke(app, ["fleet", str(FIXTURE), "--min-hosts", share])
     assert result.exit_code == 2 and "--min-hosts" in result.stderr
     assert time.perf_counter() - start < 5
+
+
+def test_control_characters_of_table_host_names_never_reach_the_terminal(tmp_path):
+    host = decode(read_dump(FIXTURE))
+    fleet = F.from_decoded([dataclasses.replace(host, name="a\x1b[2J\nb"),
+                            dataclasses.replace(host, name="c", features=host.features - {"avx2"})])
+    table = str(tmp_path / "fleet.csv")
+    fleet_io.write_table(fleet, table)
+    result = runner.invoke(app, ["fleet", table, "--min-hosts", "50%"])
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stdout and "e.g. a\\x1b[2J\\x0ab" in result.stdout
