@@ -24,7 +24,10 @@ root without cgroups or a security driver, its log goes to a file (no virtlogd),
 listens on its unix socket only. It is stopped after the module.
 
 Skips when not root; when root, a missing libvirtd, QEMU or gcc skips too unless
-CPUCOMPAT_REQUIRE_QEMU is set (CI), which makes it a failure.
+CPUCOMPAT_REQUIRE_QEMU is set (CI), which makes it a failure. CPUCOMPAT_LIBVIRTD_ROOT=DIR runs
+the libvirtd and QEMU of another Debian root instead (a chroot in the same namespace), e.g. a
+Debian 13 debootstrap with libvirt-daemon-driver-qemu: libvirt 11.3 and QEMU 10.0 pass as
+libvirt 9.0 and QEMU 7.2 do (QEMU 10's TCG also drops vme and tsc-adjust from named models).
 """
 
 from __future__ import annotations
@@ -54,6 +57,9 @@ from .conftest import decoded, instlat
 from .test_qemu import INTEL_MAX, dump_of
 
 LIBVIRTD = "libvirtd"
+#: A Debian root (e.g. a Debian 13 debootstrap with libvirt-daemon-driver-qemu) whose libvirtd
+#: and QEMU to run instead of this machine's, in a chroot; this machine's virsh talks to it.
+SYSROOT_ENV = "CPUCOMPAT_LIBVIRTD_ROOT"
 #: Seconds libvirtd may take to open its socket (it probes QEMU's capabilities first).
 START_SECONDS = 60
 #: Seconds a domain may take from `virsh create` to powering off.
@@ -102,24 +108,16 @@ class Libvirtd:
         return done
 
 
-def _fake_account(root: Path, name: str) -> list[str]:
+def _fake_account(root: Path, name: str, sysroot: str) -> list[str]:
     """/etc/passwd and /etc/group copies with a ``libvirt-qemu`` user and group (libvirtd's QEMU
     driver looks them up before reading qemu.conf), bind-mounted in the namespace only."""
-    import grp
-    import pwd
-
     mounts = []
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        (root / "passwd").write_text(Path("/etc/passwd").read_text() +
-                                     f"{name}:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin\n")
-        mounts.append(f"mount --bind {root}/passwd /etc/passwd")
-    try:
-        grp.getgrnam(name)
-    except KeyError:
-        (root / "group").write_text(Path("/etc/group").read_text() + f"{name}:x:64055:\n")
-        mounts.append(f"mount --bind {root}/group /etc/group")
+    for table, line in (("passwd", f"{name}:x:64055:64055::/var/lib/libvirt:/usr/sbin/nologin\n"),
+                        ("group", f"{name}:x:64055:\n")):
+        current = Path(f"{sysroot}/etc/{table}").read_text()
+        if not any(entry.split(":", 1)[0] == name for entry in current.splitlines()):
+            (root / table).write_text(current + line)
+            mounts.append(f"mount --bind {root}/{table} {sysroot}/etc/{table}")
     return mounts
 
 
@@ -128,19 +126,30 @@ def libvirtd(probe_kernel):
     """A private libvirtd (root, unix socket only) for the module; stopped afterwards."""
     if os.geteuid() != 0:
         pytest.skip("starting libvirtd needs root")
-    for tool in (LIBVIRTD, "virsh", "unshare", harness.QEMU):
+    sysroot = os.environ.get(SYSROOT_ENV, "").rstrip("/")
+    for tool in ("virsh", "unshare", harness.QEMU):
         if shutil.which(tool) is None:
-            unavailable(f"{tool} not installed (libvirt-daemon, libvirt-daemon-driver-qemu, "
-                        "libvirt-clients, qemu-system-x86)")
+            unavailable(f"{tool} not installed (libvirt-clients, util-linux, qemu-system-x86)")
+    if not any(os.access(f"{sysroot}{d}/{LIBVIRTD}", os.X_OK) for d in ("/usr/sbin", "/usr/bin")):
+        unavailable(f"{LIBVIRTD} not installed{' in ' + sysroot if sysroot else ''} "
+                    "(libvirt-daemon, libvirt-daemon-driver-qemu)")
     root = Path(tempfile.mkdtemp(prefix="cpucompat-libvirtd-"))
     for sub in ("run", "var/lib", "var/cache", "var/log", "etc"):
         (root / sub).mkdir(parents=True)
     (root / "var" / "run").symlink_to("/run")
     (root / "etc" / "libvirtd.conf").write_text(LIBVIRTD_CONF.format(log=root / "libvirtd.log"))
     (root / "etc" / "qemu.conf").write_text(QEMU_CONF)
-    mounts = [f"mount --bind {root}/run /run", f"mount --bind {root}/var /var",
-              f"mount --bind {root}/etc /etc/libvirt", *_fake_account(root, "libvirt-qemu")]
-    script = " && ".join(mounts + [f"exec {LIBVIRTD} -f /etc/libvirt/libvirtd.conf"])
+    mounts = []
+    if sysroot:  # another Debian's libvirtd and QEMU; our folders at the same paths inside
+        mounts += [f"mount -t proc proc {sysroot}/proc", f"mount --bind /dev {sysroot}/dev",
+                   f"mount -t sysfs sysfs {sysroot}/sys"]
+        for shared in (root, probe_kernel.parent):
+            mounts += [f"mkdir -p {sysroot}{shared}", f"mount --bind {shared} {sysroot}{shared}"]
+    mounts += [f"mount --bind {root}/run {sysroot}/run", f"mount --bind {root}/var {sysroot}/var",
+               f"mount --bind {root}/etc {sysroot}/etc/libvirt",
+               *_fake_account(root, "libvirt-qemu", sysroot)]
+    chroot = f"chroot {sysroot} " if sysroot else ""
+    script = " && ".join(mounts + [f"exec {chroot}{LIBVIRTD} -f /etc/libvirt/libvirtd.conf"])
     process = subprocess.Popen(["unshare", "-m", "--propagation", "private", "sh", "-c", script],
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                stderr=open(root / "libvirtd.stderr", "w"), start_new_session=True)
@@ -188,7 +197,7 @@ def domain_xml(name: str, cpu_text: str, kernel: Path, serial: Path) -> str:
     for event in ("on_poweroff", "on_reboot", "on_crash"):
         ET.SubElement(domain, event).text = "destroy"
     devices = ET.SubElement(domain, "devices")
-    ET.SubElement(devices, "emulator").text = shutil.which(harness.QEMU)
+    ET.SubElement(devices, "emulator").text = "/usr/bin/" + harness.QEMU
     port = ET.SubElement(devices, "serial", type="file")
     ET.SubElement(port, "source", path=str(serial))
     ET.SubElement(port, "target", port="0")
