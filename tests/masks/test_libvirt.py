@@ -402,3 +402,23 @@ def test_custom_never_requires_what_qemu_kvm_never_offered():
         disabled = {canonical[n] for n in features(cpu, "disable")}
         lost = {n for n in disabled & offered & raw.features if table.by_name[n].kvm != "nested"}
         assert not lost, (name, sorted(lost))
+
+
+@pytest.mark.parametrize("vm, target, model", [
+    ("AuthenticAMD0A00F11_K19_Milan_CPUID1.txt", "AuthenticAMD0830F10_K17_Rome_CPUID2.txt", "EPYC-Rome"),
+    ("GenuineIntel0050654_SkylakeXeon_CPUID9.txt", "GenuineIntel00306F2_HaswellEP_00_CPUID.txt", "Haswell"),
+])
+def test_custom_model_is_the_targets_generation(vm, target, model):
+    """The model agrees most with what the guest keeps: a Zen 3 VM for Zen 2 hosts gets EPYC-Rome
+    (not Opteron_G2, whose rdtscp QEMU 7.2's own Opteron_G2 lacks), a Skylake-SP VM for Haswell-EP
+    hosts a Haswell model."""
+    cpu = parse_cpu(render(reference_plan(vm, target), "libvirt", MaskOptions()))
+    assert cpu.findtext("model").split("-noTSX")[0] == model
+    assert cpu.find("model").get("vendor_id") == vm[:12]
+
+
+def test_custom_model_for_the_tcg_epyc_rome_fixture_is_an_epyc():
+    cpu = parse_cpu(render(pair_plan(Pair("max", "EPYC-Rome-v2")), "libvirt", MaskOptions()))
+    assert cpu.findtext("model").startswith("EPYC")
+    assert {"hypervisor", "rdtscp"} <= features(cpu, "require")
+    assert {"monitor", "svm"} <= features(cpu, "disable")  # TCG's EPYC has them; KVM never offers them
