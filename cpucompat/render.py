@@ -88,6 +88,14 @@ def print_mode_list(modes: list[dict]) -> None:
 def print_mode_detail(mode: dict) -> None:
     print(f"{mode['key']}: {mode['label']} ({mode['vendor']}, level {mode['level']}, parent {mode['parent'] or '-'})")
     print(f"adds: {' '.join(mode['adds']) or '-'}")
+    if mode.get("scalars"):
+        reasoned = any(s.startswith("reasoning") for s in mode.get("scalar_sources", {}).values())
+        print("presents: " + ", ".join(f"{name} {value:#x}" for name, value in mode["scalars"].items())
+              + (" [R]" if reasoned else ""))
+    if mode.get("provenance"):
+        kinds = [source.split(":")[0] for source in mode["provenance"].values()]
+        print("evidence per feature: " + ", ".join(f"{kind} {kinds.count(kind)}" for kind in dict.fromkeys(kinds))
+              + " (--json lists it)")
     print(f"features ({len(mode['features'])}):")
     print(_wrap(mode["features"]))
     if mode["notes"]:

@@ -64,6 +64,7 @@ def _evc_detail(baseline: named.Baseline, vocabulary: str) -> dict:
     return {"provenance": {table.names([f], vocabulary)[0]: source for f, source in sorted(baseline.provenance.items())
                            if table.names([f], vocabulary)},
             "scalars": {name: value for name, (value, _source) in mode_scalars(baseline).items()},
+            "scalar_sources": {name: source for name, (_value, source) in mode_scalars(baseline).items()},
             "feature_mask": [{"key": k, "value": v, "source": s} for k, v, s in baseline.feature_mask]}
 
 

@@ -213,3 +213,10 @@ def test_host_with_mwait_disabled_gets_no_intel_merom(tmp_path):
     assert host["likely_causes"] == {"monitor-disabled": ["monitor"]}
     text = runner.invoke(app, ["evc", "check", str(path)]).stdout
     assert "likely cause: BIOS finding monitor-disabled hides monitor" in text
+
+
+def test_show_text_names_scalars_and_evidence():
+    text = runner.invoke(app, ["evc", "show", "intel-merom"]).stdout
+    assert "presents: family 0x6, model 0xf, stepping 0x1, max_basic_leaf 0xa, max_extended_leaf 0x80000008\n" in text
+    assert "capture 9" in text
+    assert "[R]" in runner.invoke(app, ["evc", "show", "intel-skylake"]).stdout.splitlines()[2]
