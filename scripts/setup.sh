@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 
 # cpuid: reference decoder in tests; qemu-system-x86 + gcc: the CPUID probe guest that proves
 # QEMU masks; libvirt-clients/libvirt-daemon: virt-xml-validate and the test:///default driver;
-# python3-libvirt: libvirt's own baseline in scripts/bench_fleet.py.
-APT_PACKAGES=(cpuid qemu-system-x86 gcc libvirt-clients libvirt-daemon python3-libvirt libxml2-utils)
+# python3-libvirt: libvirt's own baseline in scripts/bench_fleet.py; libvirt-daemon-driver-qemu:
+# the private libvirtd of tests/masks/test_libvirt_domain.py starts the libvirt masks as domains.
+APT_PACKAGES=(cpuid qemu-system-x86 gcc libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu python3-libvirt libxml2-utils)
 
 test=0
 for arg in "$@"; do
