@@ -110,6 +110,8 @@ def collect(
 
 KVM_OPTION = typer.Option("--kvm", help="Use what KVM can offer guests (the fingerprints' "
                                         "KVM_GET_SUPPORTED_CPUID) instead of the raw host CPUID.")
+ALL_BITS_OPTION = typer.Option("--all-bits", help="Judge every CPUID bit: host-only ones (HWP, EST, SMX, "
+                                                  "VMX/SVM ...) and KVM-emulated ones (x2apic ...) too.")
 
 
 def _decode_all(inputs: list[str], kvm: bool = False):
@@ -145,13 +147,14 @@ def baseline(
     cross_vendor: Annotated[bool, typer.Option("--cross-vendor", help="Allow mixed vendors: vendor-neutral features only.")] = False,
     include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
     kvm: Annotated[bool, KVM_OPTION] = False,
+    all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """The features every host can offer a VM, levelled fields, named modes and weakest links."""
     from .cluster import Policy, cluster_baseline
     from .render import print_baseline
     from .report import baseline_json
 
-    result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor))
+    result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor, all_bits))
     document = baseline_json(result, names.value)
     emit_json(document) if as_json else print_baseline(document)
 
@@ -165,8 +168,10 @@ def compare(
     qemu_model: Annotated[str | None, typer.Option("--qemu-model", help="A QEMU model stands in for SOURCE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
     kvm: Annotated[bool, KVM_OPTION] = False,
+    all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible."""
+    from .cluster import Policy
     from .compare import compare as verdict_for, source_from_baseline, source_from_host, verdict_json
     from .render import print_verdicts
 
@@ -175,8 +180,9 @@ def compare(
     if not paths or (named_source is None and len(paths) < 2):
         raise UsageError("give SOURCE and at least one TARGET, or --evc/--qemu-model and a TARGET")
     hosts = _decode_all(paths, kvm)
-    origin = source_from_baseline(named_source) if named_source else source_from_host(hosts.pop(0))
-    verdicts = [verdict_for(origin, host) for host in hosts]
+    policy = Policy(all_bits=all_bits)
+    origin = source_from_baseline(named_source, policy) if named_source else source_from_host(hosts.pop(0), policy)
+    verdicts = [verdict_for(origin, host, policy) for host in hosts]
     document = {"source": origin.name, "targets": [verdict_json(v) for v in verdicts]}
     emit_json(document) if as_json else print_verdicts(document)
     if not all(v.compatible for v in verdicts):
@@ -221,12 +227,14 @@ def evc_show(
 def evc_check(
     inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of hosts.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """The highest EVC mode each host supports, the cluster's mode, and why not the next one."""
+    from .cluster import Policy
     from .render import print_evc_check
     from .report import evc_check_document
 
-    document = evc_check_document(_decode_all(inputs))
+    document = evc_check_document(_decode_all(inputs), Policy(all_bits=all_bits))
     emit_json(document) if as_json else print_evc_check(document)
 
 
@@ -255,16 +263,19 @@ def mask(
     libvirt_mode: Annotated[str, typer.Option("--libvirt-mode", help="libvirt format: custom or host-passthrough.")] = "custom",
     name: Annotated[str, typer.Option("--name", help="Model/profile name for the proxmox and kubevirt formats.")] = "",
     kvm: Annotated[bool, KVM_OPTION] = False,
+    all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
     from .output import refuse_existing, write_text
+    from .cluster import Policy
     from .masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
 
     if sum(x is not None and x != [] for x in (target, evc, qemu_model)) != 1:
         raise UsageError("give exactly one of --target (repeatable), --evc or --qemu-model")
     refuse_existing(output, force)  # before any work: an existing file, a FIFO
     vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
-    plan = plan_for_hosts(vm, targets) if target else plan_for_baseline(vm, evc or qemu_model)
+    policy = Policy(all_bits=all_bits)
+    plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)
     if plan.empty:
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
     text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
@@ -300,6 +311,7 @@ def fleet_analyse(
     include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
     min_hosts: Annotated[str | None, typer.Option("--min-hosts", help="The richest baseline keeping at least this share of hosts, e.g. 95%.")] = None,
     without: Annotated[list[str] | None, typer.Option("--without", help="What-if: the baseline without these hosts (repeat, or comma-separated).")] = None,
+    all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """Baseline, compatibility classes and feature coverage of a fleet, and what-ifs."""
     from .cluster import Policy
@@ -319,7 +331,7 @@ def fleet_analyse(
     if output:
         write_table(ingested.fleet, output, force)
     left_out = [host for item in without or [] for host in item.split(",") if host]
-    report = analyse(ingested.fleet, Policy(include_nonmigratable, cross_vendor), share, left_out)
+    report = analyse(ingested.fleet, Policy(include_nonmigratable, cross_vendor, all_bits), share, left_out)
     document = fleet_json(report, names.value, ingested.skipped)
     emit_json(document) if as_json else print_fleet(document)
 

@@ -4,9 +4,12 @@ The migration rule: a VM may run on every host whose CPU has each feature the VM
 with, and no lower scalar limit (address bits, max leaf, XSAVE state). A cluster baseline is
 therefore the *intersection* of the hosts' features, closed under feature dependencies (if
 one host lacks AVX, AVX2 goes too), without OS-dependent bits (they describe the running
-kernel) and, by default, without non-migratable features (invtsc). Scalars are levelled to
-the weakest host. The result is named by the highest EVC mode, psABI level and QEMU model it
-satisfies.
+kernel) and, by default, without non-migratable features (invtsc). Only guest-visible features
+count (``data/guest-visibility.csv``): host-only bits (HWP, EST, SMX, AVIC, SEV, and VMX/SVM
+without nested virtualization) are never a blocker nor a baseline member, and bits KVM emulates on
+every host (x2apic, tsc-deadline, arat, the hypervisor bit) never block; ``Policy(all_bits=True)``
+keeps the raw view. Scalars are levelled to the weakest host. The result is named by the highest
+EVC mode, psABI level and QEMU model it satisfies.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import functools
 import math
 import operator
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import baselines as named
 from .decode import Decoded
@@ -38,14 +41,26 @@ class Policy:
 
     include_nonmigratable: bool = False
     cross_vendor: bool = False
+    all_bits: bool = False
 
     def admits(self, name: str) -> bool:
         feature = feature_table().by_name[name]
         if feature.kind == "os":
             return False
+        if not (self.all_bits or feature.guest_visible):
+            return False
         if not feature.migratable and not self.include_nonmigratable:
             return False
         return feature.vendor == "any" or not self.cross_vendor
+
+    def never_blocking(self) -> frozenset[str]:
+        """Features that never block a move: host-only and KVM-emulated ones (none with all_bits)."""
+        table = feature_table()
+        return frozenset() if self.all_bits else table.host_only() | table.emulated()
+
+    def raw(self) -> Policy:
+        """This policy with all bits: what ``--all-bits`` would judge."""
+        return replace(self, all_bits=True)
 
 
 def usable_features(features: Iterable[str], policy: Policy = Policy(),
@@ -64,6 +79,13 @@ def usable_features(features: Iterable[str], policy: Policy = Policy(),
     return kept - feature_table().dependents(lost)
 
 
+def host_only_left_out(features: Iterable[str], policy: Policy, seen: Iterable[str] | None = None) -> frozenset[str]:
+    """Host-only features the policy left out that ``--all-bits`` would keep (reported as information)."""
+    if policy.all_bits:
+        return frozenset()
+    return usable_features(features, policy.raw(), seen) & feature_table().host_only()
+
+
 @dataclass
 class ClusterBaseline:
     """The common ground of a set of hosts."""
@@ -74,6 +96,7 @@ class ClusterBaseline:
     vendor: str | None
     named: dict[str, named.Baseline | None] = field(default_factory=dict)
     weakest_links: dict[str, list[str]] = field(default_factory=dict)
+    host_only: frozenset[str] = frozenset()  # left out as host-only; --all-bits would keep them
 
 
 def check_vendors(hosts: Sequence[Decoded], cross_vendor: bool) -> str | None:
@@ -123,9 +146,12 @@ def weakest_links(hosts: Sequence[Decoded], policy: Policy, few: int | None = No
     return {host: sorted(names) for host, names in links.items() if names}
 
 
-def name_baseline(features: frozenset[str], vendor: str | None) -> dict[str, named.Baseline | None]:
-    """The highest named baseline of each kind that the features satisfy."""
-    return {kind: named.highest_satisfied(features, vendor, kind) for kind in NAMED_KINDS}
+def name_baseline(features: frozenset[str], vendor: str | None,
+                  policy: Policy = Policy()) -> dict[str, named.Baseline | None]:
+    """The highest named baseline of each kind that the features satisfy; a named baseline's
+    host-only and KVM-emulated features are not asked for (unless ``policy.all_bits``)."""
+    present = features | policy.never_blocking()
+    return {kind: named.highest_satisfied(present, vendor, kind) for kind in NAMED_KINDS}
 
 
 def cluster_baseline(hosts: Sequence[Decoded], policy: Policy = Policy()) -> ClusterBaseline:
@@ -134,9 +160,11 @@ def cluster_baseline(hosts: Sequence[Decoded], policy: Policy = Policy()) -> Clu
         raise CpuCompatError("no hosts given")
     vendor = check_vendors(hosts, policy.cross_vendor)
     common = frozenset.intersection(*(h.features for h in hosts))
-    features = usable_features(common, policy, seen=frozenset.union(*(h.features for h in hosts)))
-    result = ClusterBaseline(list(hosts), features, level_fields(hosts), vendor)
-    result.named = name_baseline(features, vendor)
+    seen = frozenset.union(*(h.features for h in hosts))
+    features = usable_features(common, policy, seen)
+    result = ClusterBaseline(list(hosts), features, level_fields(hosts), vendor,
+                             host_only=host_only_left_out(common, policy, seen))
+    result.named = name_baseline(features, vendor, policy)
     if policy.cross_vendor and vendor is None:
         result.named = {"psabi": result.named["psabi"], "evc": None, "qemu": None}
     result.weakest_links = weakest_links(hosts, policy)

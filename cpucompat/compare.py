@@ -3,7 +3,9 @@
 A VM keeps the CPU it booted with. It can move to a target when the target has every feature
 the VM may use (the source's usable features, see ``cluster.usable_features``), the same
 vendor, and no lower scalar limit: fewer physical address bits, a lower max leaf or a missing
-XSAVE state component would all change what the running guest relies on.
+XSAVE state component would all change what the running guest relies on. Only guest-visible
+features decide (see ``cluster``): host-only bits the target lacks are listed as ``host_only``
+and bits KVM emulates on every host as ``emulated``, as information, never as blockers.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import baselines as named
-from .cluster import LEVELLED_FIELDS, Policy, usable_features
+from .cluster import LEVELLED_FIELDS, Policy, host_only_left_out, usable_features
 from .decode import Decoded
 from .features import feature_table
 
@@ -27,16 +29,19 @@ class Source:
     vendor: str | None
     features: frozenset[str]
     fields: dict = field(default_factory=dict)
+    host_only: frozenset[str] = frozenset()  # the source's host-only bits, set aside
 
 
 def source_from_host(host: Decoded, policy: Policy = Policy()) -> Source:
-    return Source(host.name, host.vendor, usable_features(host.features, policy), host.fields)
+    return Source(host.name, host.vendor, usable_features(host.features, policy), host.fields,
+                  host_only_left_out(host.features, policy))
 
 
-def source_from_baseline(key: str) -> Source:
+def source_from_baseline(key: str, policy: Policy = Policy()) -> Source:
     """A named baseline (EVC mode, QEMU model, psABI level) as the VM's CPU; no scalars."""
     baseline = named.get(key)
-    return Source(baseline.key, baseline.vendor, baseline.features, {})
+    host_only = frozenset() if policy.all_bits else baseline.features & feature_table().host_only()
+    return Source(baseline.key, baseline.vendor, baseline.features - host_only, {}, host_only)
 
 
 @dataclass
@@ -45,6 +50,8 @@ class Verdict:
     missing: list[str]
     lower: dict[str, tuple[int, int]]
     vendor_mismatch: tuple[str, str] | None
+    host_only: list[str] = field(default_factory=list)  # information: no guest sees them
+    emulated: list[str] = field(default_factory=list)  # information: KVM offers them on every host
 
     @property
     def compatible(self) -> bool:
@@ -64,16 +71,18 @@ def lower_scalars(source: dict, target: dict) -> dict[str, tuple[int, int]]:
     return lower
 
 
-def compare(source: Source, target: Decoded) -> Verdict:
+def compare(source: Source, target: Decoded, policy: Policy = Policy()) -> Verdict:
     """The verdict for one target."""
     mismatch = None
     if source.vendor is not None and source.vendor != target.vendor:
         mismatch = (source.vendor, target.vendor)
     return Verdict(
         target=target.name,
-        missing=sorted(source.features - target.features),
+        missing=sorted(source.features - target.features - policy.never_blocking()),
         lower=lower_scalars(source.fields, target.fields),
         vendor_mismatch=mismatch,
+        host_only=sorted(source.host_only - target.features),
+        emulated=sorted((source.features - target.features) & policy.never_blocking()),
     )
 
 
@@ -90,6 +99,8 @@ def verdict_json(verdict: Verdict) -> dict:
         "verdict": "compatible" if verdict.compatible else "incompatible",
         "missing": [feature_names(n) for n in verdict.missing],
         "lower": {k: {"source": s, "target": t} for k, (s, t) in verdict.lower.items()},
+        "host_only": verdict.host_only,
+        "emulated": verdict.emulated,
         "vendor_mismatch": None if verdict.vendor_mismatch is None
         else dict(zip(("source", "target"), verdict.vendor_mismatch)),
     }

@@ -65,8 +65,9 @@ def likely_causes(missing: list[str], findings: list[dict]) -> dict[str, list[st
     return causes
 
 
-def evc_check(host: Decoded) -> EvcResult:
-    """The highest EVC mode one host (or a cluster baseline wrapped as a host) supports."""
+def evc_check(host: Decoded, policy: Policy = Policy()) -> EvcResult:
+    """The highest EVC mode one host (or a cluster baseline wrapped as a host) supports, judged as
+    vCenter judges hosts (``esxi_features``): KVM's guest-visibility ``policy`` does not apply to EVC."""
     features = esxi_features(host.features)
     mode = named.highest_satisfied(features, host.vendor, "evc")
     upper = next_mode_up(mode, host.vendor, features)

@@ -7,8 +7,9 @@ with host counts) and everything after that works on the few classes, not the ma
 the common ground is an AND over the class rows, coverage a count-weighted column sum.
 
 The baseline policy is ``cpucompat.cluster``'s, called rather than re-implemented:
-``usable_features`` (drop OS bits and non-migratable features, close under dependencies),
-``MixedVendors`` and ``name_baseline``. ``fleet`` and ``baseline`` over the same hosts agree.
+``usable_features`` (drop OS bits, host-only bits and non-migratable features, close under
+dependencies), ``host_only_left_out``, ``MixedVendors`` and ``name_baseline``. ``fleet`` and
+``baseline`` over the same hosts agree.
 
 ``--min-hosts`` is a greedy search that is easy to explain. A host can give a VM its
 *usable* set ``U`` (its features under the policy); the baseline of any set of hosts is the
@@ -33,7 +34,7 @@ from fractions import Fraction
 from functools import cache
 
 from .baselines import Baseline
-from .cluster import LEVELLED_FIELDS, MixedVendors, Policy, name_baseline, usable_features
+from .cluster import LEVELLED_FIELDS, MixedVendors, Policy, host_only_left_out, name_baseline, usable_features
 from .decode import Decoded
 from .errors import CpuCompatError, UsageError
 from .features import feature_table
@@ -90,6 +91,12 @@ def pack(features: Iterable[str]) -> np.ndarray:
     flags = np.zeros(words() * 64, dtype=bool)
     flags[[_column_index()[name] for name in features]] = True
     return pack_matrix(flags[None, :])[0]
+
+
+@cache
+def guest_visible_row() -> np.ndarray:
+    """One row with the bits of the guest-visible features set: ANDed in, it drops host-only bits."""
+    return pack(n for n in columns() if feature_table().guest_visible(n))
 
 
 def unpack(row: np.ndarray) -> frozenset[str]:
@@ -256,6 +263,7 @@ class FleetBaseline:
     fields: dict
     vendor: str | None
     named: dict[str, Baseline | None]
+    host_only: frozenset[str] = frozenset()  # left out as host-only; --all-bits would keep them
 
 
 def fleet_vendor(fleet: Fleet, cross_vendor: bool) -> str | None:
@@ -287,7 +295,7 @@ def level_fields(scalars) -> dict:
 
 
 def _named(features: frozenset[str], vendor: str | None, policy: Policy) -> dict:
-    result = name_baseline(features, vendor)
+    result = name_baseline(features, vendor, policy)
     if policy.cross_vendor and vendor is None:  # as cluster_baseline: only psABI levels are vendor-neutral
         result = {"psabi": result["psabi"], "evc": None, "qemu": None}
     return result
@@ -304,7 +312,9 @@ def fleet_baseline(fleet: Fleet, groups: Classes, policy: Policy = Policy()) -> 
     """Features every host can offer a VM, levelled fields, and the named baselines they meet."""
     vendor = fleet_vendor(fleet, policy.cross_vendor)
     features = common_features(groups, policy)
-    return FleetBaseline(features, level_fields(fleet.scalars), vendor, _named(features, vendor, policy))
+    host_only = host_only_left_out(unpack(np.bitwise_and.reduce(fleet.bits, axis=0)), policy,
+                                   seen=unpack(np.bitwise_or.reduce(fleet.bits, axis=0)))
+    return FleetBaseline(features, level_fields(fleet.scalars), vendor, _named(features, vendor, policy), host_only)
 
 
 # --- what-ifs ---------------------------------------------------------------------------
@@ -413,8 +423,11 @@ class FleetReport:
 
 def analyse(fleet: Fleet, policy: Policy = Policy(), share: Fraction | None = None,
             without_hosts: Sequence[str] = ()) -> FleetReport:
-    """Classes, baseline and coverage of a fleet, plus the --min-hosts and --without what-ifs."""
-    groups = classes(fleet.bits)
+    """Classes, baseline and coverage of a fleet, plus the --min-hosts and --without what-ifs.
+
+    Classes and coverage are of guest-visible features only, unless ``policy.all_bits``: hosts
+    that differ in host-only bits alone (HWP, EST ...) are one class."""
+    groups = classes(fleet.bits if policy.all_bits else fleet.bits & guest_visible_row())
     base = fleet_baseline(fleet, groups, policy)
     report = FleetReport(fleet, groups, base, coverage(groups))
     if share is not None:

@@ -90,6 +90,8 @@ def print_fleet(document: dict) -> None:
     print("fields: " + "  ".join(f"{k}={'-' if v is None else v}" for k, v in document["fields"].items()))
     print(f"baseline ({len(document['features'])} features, {document['names']} names):")
     print(_wrap(document["features"]))
+    if document.get("host_only"):
+        print(f"host-only, no guest sees them (not judged; --all-bits judges them): {' '.join(document['host_only'])}")
     _print_classes(document["classes"], document["hosts"])
     _print_coverage(document["coverage"])
     _print_what_ifs(document)

@@ -83,6 +83,7 @@ def fleet_json(report: FleetReport, vocabulary: str = "canonical", skipped: Sequ
         "qemu_model": _key(base.named.get("qemu")),
         "classes": _classes_json(report, vocabulary),
         "coverage": _coverage_json(report.coverage, vocabulary),
+        "host_only": feature_table().names(base.host_only, vocabulary),
     }
     if report.min_hosts is not None:
         document["min_hosts"] = _min_hosts_json(report, report.min_hosts, vocabulary)

@@ -62,6 +62,8 @@ def print_baseline(document: dict) -> None:
     print(_wrap(document["features"]))
     for host, names in document["weakest_links"].items():
         print(f"weakest link {host} removes: {' '.join(names)}")
+    if document.get("host_only"):
+        print(f"host-only, no guest sees them (not judged; --all-bits judges them): {' '.join(document['host_only'])}")
 
 
 def print_verdicts(document: dict) -> None:
@@ -74,6 +76,10 @@ def print_verdicts(document: dict) -> None:
             print(f"  missing {feature['name']}" + (f" ({others})" if others else ""))
         for name, values in target["lower"].items():
             print(f"  lower {name}: {scalar_text(name, values['source'])} -> {scalar_text(name, values['target'])}")
+        if target.get("host_only"):
+            print(f"  host-only, no guest sees them (not judged): {' '.join(target['host_only'])}")
+        if target.get("emulated"):
+            print(f"  KVM emulates on every host (not judged): {' '.join(target['emulated'])}")
         if target.get("missing_xsave_components"):
             print(f"  missing XSAVE components: {' '.join(target['missing_xsave_components'])}")
 

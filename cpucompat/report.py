@@ -39,6 +39,7 @@ def baseline_json(result: ClusterBaseline, vocabulary: str = "canonical") -> dic
         "extra": {kind: _extra(result.features, result.named.get(kind), vocabulary)
                   for kind in ("evc", "psabi", "qemu")},
         "weakest_links": {host: table.names(names, vocabulary) for host, names in result.weakest_links.items()},
+        "host_only": table.names(result.host_only, vocabulary),
     }
 
 
@@ -68,9 +69,9 @@ def _evc_detail(baseline: named.Baseline, vocabulary: str) -> dict:
             "feature_mask": [{"key": k, "value": v, "source": s} for k, v, s in baseline.feature_mask]}
 
 
-def evc_check_document(hosts: list[Decoded]) -> dict:
+def evc_check_document(hosts: list[Decoded], policy: Policy = Policy()) -> dict:
     """Per host the highest EVC mode; for several hosts, the mode of their common baseline."""
-    document = {"hosts": [evc_json(evc_check(h)) for h in hosts]}
+    document = {"hosts": [evc_json(evc_check(h, policy)) for h in hosts]}
     if len(hosts) > 1:
         vendors = sorted({h.vendor for h in hosts})
         if len(vendors) > 1:

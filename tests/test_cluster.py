@@ -36,11 +36,13 @@ def _pairs_of_one_vendor():
     return [(a, b) for a, b in itertools.combinations(dumps, 2) if a.name[:12] == b.name[:12]]
 
 
-def _expected(a, b) -> frozenset[str]:
-    """Independent of cluster.py: intersection, minus os/non-migratable bits, closed under deps."""
+def _expected(a, b, all_bits: bool = False) -> frozenset[str]:
+    """Independent of cluster.py: intersection, minus os/non-migratable (and, unless all_bits,
+    host-only) bits, closed under deps."""
     table = feature_table()
     common = {n for n in _decoded(a).features & _decoded(b).features
-              if table.by_name[n].kind != "os" and table.by_name[n].migratable}
+              if table.by_name[n].kind != "os" and table.by_name[n].migratable
+              and (all_bits or table.by_name[n].kvm in ("passthrough", "emulated"))}
     changed = True
     while changed:
         dropped = {n for n in common if not table.requires.get(n, set()) <= common}
@@ -54,6 +56,7 @@ def test_pair_baseline_is_closed_intersection_and_compatible_with_both(a, b):
     hosts = [_decoded(a), _decoded(b)]
     result = cluster_baseline(hosts)
     assert result.features == _expected(a, b)
+    assert cluster_baseline(hosts, Policy(all_bits=True)).features == _expected(a, b, all_bits=True)
     as_source = Source("baseline", result.vendor, result.features, result.fields)
     for host in hosts:
         verdict = compare(as_source, host)

@@ -32,9 +32,12 @@ def test_newer_to_older_lists_exactly_what_older_lacks(newer, older):
     assert result.exit_code == 1
     target, = json.loads(result.stdout)["targets"]
     source, dest = decode(read_dump(DUMPS / newer)), decode(read_dump(DUMPS / older))
-    assert [m["name"] for m in target["missing"]] == sorted(usable_features(source.features) - dest.features)
-    assert target["verdict"] == "incompatible"
     table = feature_table()
+    lacking = usable_features(source.features) - dest.features
+    assert [m["name"] for m in target["missing"]] == sorted(lacking - table.emulated())
+    assert target["emulated"] == sorted(lacking & table.emulated())  # tsc_adjust, no_smm_ctl_msr: information
+    assert not set(target["host_only"]) & lacking and set(target["host_only"]) <= table.host_only()
+    assert target["verdict"] == "incompatible"
     for missing in target["missing"]:  # vendor-facing names ride along where a system has one
         feature = table.by_name[missing["name"]]
         assert missing.get("libvirt", "") == feature.libvirt and missing.get("qemu", "") == feature.qemu

@@ -20,6 +20,7 @@ from cpucompat import fleet_io, fleet_synth
 from cpucompat.cli import app
 from cpucompat.cluster import MixedVendors, Policy, cluster_baseline, usable_features
 from cpucompat.decode import decode
+from cpucompat.features import feature_table
 from cpucompat.fleet_ingest import ingest
 from cpucompat.fleet_report import fleet_json
 from cpucompat.parsers import read_dump
@@ -67,7 +68,8 @@ def test_classes_and_coverage_of_a_known_fleet():
     assert document["classes"][1]["examples"] == ["no-avx2-a", "no-avx2-b"]
     assert len(document["classes"][0]["examples"]) == F.EXAMPLES
     assert document["coverage"]["avx2"] == 0.9 and document["coverage"]["aes"] == 0.95
-    assert set(document["coverage"]) == _fixture().features
+    assert set(document["coverage"]) == {n for n in _fixture().features if feature_table().guest_visible(n)}
+    assert set(fleet_json(F.analyse(F.from_decoded(_known_fleet()), Policy(all_bits=True)))["coverage"]) == _fixture().features
     assert all(share == 1 for name, share in document["coverage"].items() if name not in ("avx2", "aes"))
 
 
@@ -83,19 +85,21 @@ def test_baseline_matches_cluster_on_a_known_fleet():
     assert document["evc_mode"] == (expected.named["evc"].key if expected.named["evc"] else None)
 
 
-_CLEARABLE = ("avx2", "aes", "nx", "x2apic", "avx", "sha_ni", "rdseed", "xsave", "invtsc", "osxsave", "bmi2")
+_CLEARABLE = ("avx2", "aes", "nx", "x2apic", "avx", "sha_ni", "rdseed", "xsave", "invtsc", "osxsave", "bmi2",
+              "svm", "npt", "cpb", "hypervisor")
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.tuples(st.integers(0, 3), st.sets(st.sampled_from(_CLEARABLE))), min_size=1, max_size=8),
-       st.booleans(), st.booleans())
-def test_baseline_is_cluster_baseline(picks, include_nonmigratable, cross_vendor):
+       st.booleans(), st.booleans(), st.booleans())
+def test_baseline_is_cluster_baseline(picks, include_nonmigratable, cross_vendor, all_bits):
     pool = _amd_pool()
     hosts = [_host(f"h{i}", tuple(cleared), pool[which % len(pool)]) for i, (which, cleared) in enumerate(picks)]
-    policy = Policy(include_nonmigratable, cross_vendor)
+    policy = Policy(include_nonmigratable, cross_vendor, all_bits)
     ours = F.analyse(F.from_decoded(hosts), policy).baseline
     theirs = cluster_baseline(hosts, policy)
     assert ours.features == theirs.features
+    assert ours.host_only == theirs.host_only
     assert ours.fields == theirs.fields
     assert ours.vendor == theirs.vendor
     assert {k: v and v.key for k, v in ours.named.items()} == {k: v and v.key for k, v in theirs.named.items()}

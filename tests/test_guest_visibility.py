@@ -118,3 +118,7 @@ def test_nothing_this_machines_kvm_offers_is_never():
     table = feature_table()
     assert table.emulated() - {"no_smm_ctl_msr"} <= offered | {"arch_capabilities"}
     assert sorted(n for n in offered if table.by_name[n].kvm == "never") == []
+
+
+def test_every_feature_vmware_names_is_esxi():
+    assert sorted(f.name for f in feature_table().features if f.vmware and not f.esxi) == []

@@ -6,7 +6,10 @@ features of VM_INPUT that the target baseline lacks, plus everything that depend
 those features own (leaf 0xD follows the features), and its max leaves and address bits must
 not exceed the targets'. OS-dependent bits (OSXSAVE, OSPKE) follow from the hidden features
 and CR4 and are never masked themselves; neither is the hypervisor bit, which every
-hypervisor sets for its guests.
+hypervisor sets for its guests. By default only guest-visible features are judged (see
+``cluster``): host-only bits (HWP, EST, SMX, VMX without nesting ...) are no guest's to lose and
+bits KVM emulates on every host (x2apic, tsc-deadline, arat) are not lost, so neither is hidden;
+the header names the host-only ones the targets lack. ``Policy(all_bits=True)`` hides them too.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import baselines as named
-from ..cluster import Policy, cluster_baseline, usable_features
+from ..cluster import Policy, cluster_baseline, host_only_left_out, usable_features
 from ..compare import lower_scalars
 from ..cpuid_fields import xsave_component_names, xsave_components
 from ..decode import Decoded
@@ -50,6 +53,8 @@ class MaskPlan:
     lacking: dict[str, list[str]]
     xsave_hidden: int = 0
     lower: dict[str, int] = field(default_factory=dict)
+    host_only: tuple[str, ...] = ()  # the VM's host-only bits the targets lack: not hidden
+    policy: Policy = Policy()
 
     @property
     def kept(self) -> frozenset[str]:
@@ -60,16 +65,19 @@ class MaskPlan:
         return not (self.hidden or self.lower or self.xsave_hidden)
 
 
-def maskable(name: str) -> bool:
-    """Whether a mask may name this feature: not OS state (OSXSAVE, OSPKE), not the hypervisor bit."""
-    return name not in NEVER_HIDDEN and feature_table().by_name[name].kind != "os"
+def maskable(name: str, policy: Policy | None = None) -> bool:
+    """Whether a mask may name this feature: not OS state (OSXSAVE, OSPKE), not the hypervisor bit;
+    under a ``policy`` without all_bits, neither host-only nor emulated by KVM on every host."""
+    return (name not in NEVER_HIDDEN and feature_table().by_name[name].kind != "os"
+            and (policy is None or name not in policy.never_blocking()))
 
 
-def hidden_features(vm_features: frozenset[str], target_features: frozenset[str]) -> tuple[str, ...]:
+def hidden_features(vm_features: frozenset[str], target_features: frozenset[str],
+                    policy: Policy = Policy()) -> tuple[str, ...]:
     """The VM's features the target lacks, closed under dependents, restricted to the VM's own."""
-    missing = {n for n in vm_features - target_features if maskable(n)}
+    missing = {n for n in vm_features - target_features if maskable(n, policy)}
     closed = feature_table().dependents(missing) & vm_features
-    return tuple(sorted(n for n in closed if maskable(n)))
+    return tuple(sorted(n for n in closed if maskable(n, policy)))
 
 
 def xsave_bits_to_hide(hidden: tuple[str, ...], vm: Decoded, target_fields: dict | None) -> int:
@@ -96,26 +104,28 @@ def _check_vendor(vm: Decoded, vendor: str | None, label: str) -> None:
             "vendor; use a vendor-neutral model instead (--qemu-model qemu64-v1 or x86-64-v2)")
 
 
-def plan_for_hosts(vm: Decoded, targets: list[Decoded]) -> MaskPlan:
+def plan_for_hosts(vm: Decoded, targets: list[Decoded], policy: Policy = Policy()) -> MaskPlan:
     """Mask a VM so that it can run on every target host."""
     if not targets:
         raise CpuCompatError("no target given")
     for target in targets:
         _check_vendor(vm, target.vendor, f"target {target.name}")
-    common = cluster_baseline(targets, Policy())
-    hidden = hidden_features(vm.features, common.features)
-    lacking = {n: [t.name for t in targets if n not in usable_features(t.features)] for n in hidden}
+    common = cluster_baseline(targets, policy)
+    hidden = hidden_features(vm.features, common.features, policy)
+    lacking = {n: [t.name for t in targets if n not in usable_features(t.features, policy)] for n in hidden}
+    raw = common if policy.all_bits else cluster_baseline(targets, policy.raw())  # what the targets have
     return MaskPlan(
         vm_name=vm.name, vm_vendor=vm.vendor, vm_features=vm.features,
         vm_cpu=vm_cpu(vm), target_label=", ".join(t.name for t in targets),
-        target_features=common.features, hidden=hidden,
+        target_features=raw.features, hidden=hidden,
         lacking={n: hosts or ["(depends on a hidden feature)"] for n, hosts in lacking.items()},
         xsave_hidden=xsave_bits_to_hide(hidden, vm, common.fields),
         lower=_lowered(vm, common.fields),
+        host_only=tuple(sorted(host_only_left_out(vm.features, policy) - raw.features)), policy=policy,
     )
 
 
-def baseline_target(vm: Decoded, baseline: named.Baseline) -> frozenset[str]:
+def baseline_target(vm: Decoded, baseline: named.Baseline, policy: Policy = Policy()) -> frozenset[str]:
     """The features a VM masked down to a named baseline may keep.
 
     QEMU models are complete CPUs. EVC modes and psABI levels list instructions only (features
@@ -129,21 +139,24 @@ def baseline_target(vm: Decoded, baseline: named.Baseline) -> frozenset[str]:
         features |= {n for n in vm.features if table.by_name[n].kind != "isa"}
         if baseline.kind == "psabi":
             features |= table.with_mirrors(named.get(PSABI_FLOOR).features)
-    return usable_features(features)
+    return usable_features(features, policy)
 
 
-def plan_for_baseline(vm: Decoded, key: str) -> MaskPlan:
+def plan_for_baseline(vm: Decoded, key: str, policy: Policy = Policy()) -> MaskPlan:
     """Mask a VM down to a named baseline (an EVC mode, a QEMU model, a psABI level)."""
     baseline = named.get(key)
     _check_vendor(vm, baseline.vendor, f"{baseline.kind} baseline {baseline.key}")
-    target = baseline_target(vm, baseline)
-    hidden = hidden_features(vm.features, target)
+    target = baseline_target(vm, baseline, policy)
+    hidden = hidden_features(vm.features, target, policy)
+    raw = baseline_target(vm, baseline, policy.raw())  # what the baseline has
     direct = set(vm.features - target)
     return MaskPlan(
         vm_name=vm.name, vm_vendor=vm.vendor, vm_features=vm.features, vm_cpu=vm_cpu(vm),
-        target_label=f"{baseline.kind} baseline {baseline.key}", target_features=target, hidden=hidden,
+        target_label=f"{baseline.kind} baseline {baseline.key}", target_features=raw, hidden=hidden,
         lacking={n: [baseline.key] if n in direct else ["(depends on a hidden feature)"] for n in hidden},
         xsave_hidden=xsave_bits_to_hide(hidden, vm, None),
+        host_only=tuple(sorted(host_only_left_out(vm.features, policy) - raw)),
+        policy=policy,
     )
 
 
@@ -162,6 +175,8 @@ def header_lines(plan: MaskPlan) -> list[str]:
     if plan.xsave_hidden:
         hidden = " ".join(xsave_component_names(plan.xsave_hidden))
         lines.append(f"hide XSAVE components {hidden} (mask {plan.xsave_hidden:#x}, CPUID leaf 0xD)")
+    if plan.host_only:
+        lines.append(f"not hidden, host-only (no guest sees them): {' '.join(plan.host_only)}")
     for name, value in plan.lower.items():
         lines.append(f"lower {name} to {value:#x}" if name.startswith("max_") else f"lower {name} to {value}")
     return lines
