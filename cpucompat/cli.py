@@ -354,6 +354,13 @@ def fleet_synth(
     print(f"wrote {hosts} synthetic hosts to {output}", file=sys.stderr)
 
 
+# vSphere (cpucompat/vsphere/cli.py): `vsphere collect`, `vsphere apply-evc`, `vmotion check`.
+from .vsphere.cli import vmotion_app, vsphere_app  # noqa: E402
+
+app.add_typer(vsphere_app, name="vsphere")
+app.add_typer(vmotion_app, name="vmotion")
+
+
 def main() -> None:
     """Console-script entry point."""
     if sys.argv[1:2] == ["collect"]:  # fast path: Typer's option coercion imports pydantic (~85 ms)

@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 # cpuid: reference decoder in tests; qemu-system-x86 + gcc: the CPUID probe guest that proves
 # QEMU masks; libvirt-clients/libvirt-daemon: virt-xml-validate and the test:///default driver;
 # python3-libvirt: libvirt's own baseline in scripts/bench_fleet.py; libvirt-daemon-driver-qemu:
-# the private libvirtd of tests/masks/test_libvirt_domain.py starts the libvirt masks as domains.
-APT_PACKAGES=(cpuid qemu-system-x86 gcc libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu python3-libvirt libxml2-utils)
+# the private libvirtd of tests/masks/test_libvirt_domain.py starts the libvirt masks as domains;
+# golang-go + golang-github-vmware-govmomi-dev: scripts/build-vcsim.sh builds vcsim for tests/vsphere.
+APT_PACKAGES=(cpuid qemu-system-x86 gcc libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu python3-libvirt libxml2-utils golang-go golang-github-vmware-govmomi-dev)
 
 test=0
 for arg in "$@"; do

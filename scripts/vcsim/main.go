@@ -1,0 +1,225 @@
+// vcsim for cpucompat's tests: govmomi's vCenter simulator (Debian's golang-github-vmware-govmomi-dev)
+// on a loopback port. Built by scripts/build-vcsim.sh; started by tests/vsphere/conftest.py.
+//
+//	vcsim [-listen 127.0.0.1:0] [-load DIR] [-cluster N -cluster-host N -host N -vm N -ds N]
+//	      [-user U -pass P] [-tls -cert-out FILE]
+//
+// Prints "URL http://127.0.0.1:PORT/sdk" on stdout once serving; exits on SIGTERM/SIGINT or when
+// standard input closes (so it never outlives the test session that started it).
+//
+// Extension: every host gets a HostVirtualNicManager (vcsim 0.24 has none) whose
+// SelectVnicForNicType / DeselectVnicForNicType update config.virtualNicManagerInfo, so tests can
+// make a host without a vMotion VMkernel interface through the API. Hosts start with vmk0
+// selected for vMotion, as in a cluster where vMotion is configured.
+package main
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
+	"net"
+	"time"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"io"
+	"io/ioutil"
+	"log"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+type vnicManager struct {
+	mo.HostVirtualNicManager
+	host types.ManagedObjectReference
+}
+
+func (m *vnicManager) netConfig(nicType string) *types.VirtualNicManagerNetConfig {
+	h := simulator.Map.Get(m.host).(*simulator.HostSystem)
+	if h.Config == nil || h.Config.VirtualNicManagerInfo == nil {
+		return nil
+	}
+	for i := range h.Config.VirtualNicManagerInfo.NetConfig {
+		c := &h.Config.VirtualNicManagerInfo.NetConfig[i]
+		if c.NicType == nicType {
+			return c
+		}
+	}
+	return nil
+}
+
+func (m *vnicManager) SelectVnicForNicType(req *types.SelectVnicForNicType) soap.HasFault {
+	body := &methods.SelectVnicForNicTypeBody{}
+	c := m.netConfig(req.NicType)
+	if c == nil {
+		body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "nicType"})
+		return body
+	}
+	key := req.NicType + ".key-vim.host.VirtualNic-" + req.Device
+	for _, s := range c.SelectedVnic {
+		if s == key {
+			body.Res = &types.SelectVnicForNicTypeResponse{}
+			return body
+		}
+	}
+	c.SelectedVnic = append(c.SelectedVnic, key)
+	body.Res = &types.SelectVnicForNicTypeResponse{}
+	return body
+}
+
+func (m *vnicManager) DeselectVnicForNicType(req *types.DeselectVnicForNicType) soap.HasFault {
+	body := &methods.DeselectVnicForNicTypeBody{}
+	c := m.netConfig(req.NicType)
+	if c == nil {
+		body.Fault_ = simulator.Fault("", &types.InvalidArgument{InvalidProperty: "nicType"})
+		return body
+	}
+	var kept []string
+	for _, s := range c.SelectedVnic {
+		if !strings.HasSuffix(s, "-"+req.Device) {
+			kept = append(kept, s)
+		}
+	}
+	c.SelectedVnic = kept
+	body.Res = &types.DeselectVnicForNicTypeResponse{}
+	return body
+}
+
+func addVnicManagers() {
+	for _, ref := range simulator.Map.All("HostSystem") {
+		h := simulator.Map.Get(ref.Reference()).(*simulator.HostSystem)
+		if h.ConfigManager.VirtualNicManager != nil && simulator.Map.Get(*h.ConfigManager.VirtualNicManager) != nil {
+			continue
+		}
+		m := &vnicManager{host: h.Self}
+		m.Self = types.ManagedObjectReference{Type: "HostVirtualNicManager", Value: "virtualNicManager-" + h.Self.Value}
+		simulator.Map.Put(m)
+		self := m.Self
+		h.ConfigManager.VirtualNicManager = &self
+		if c := m.netConfig("vmotion"); c != nil && len(c.SelectedVnic) == 0 && len(c.CandidateVnic) > 0 {
+			c.SelectedVnic = []string{c.CandidateVnic[0].Key}
+		}
+	}
+}
+
+// loadable: the save folder without files vcsim 0.24 cannot read (EnvironmentBrowser, a newer
+// format), as symbolic links in a temporary folder.
+func loadable(dir string) (string, error) {
+	tmp, err := ioutil.TempDir("", "cpucompat-vcsim-load-")
+	if err != nil {
+		return "", err
+	}
+	entries, err := ioutil.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".xml" || strings.Contains(e.Name(), "-EnvironmentBrowser-") {
+			continue
+		}
+		abs, _ := filepath.Abs(filepath.Join(dir, e.Name()))
+		if err := os.Symlink(abs, filepath.Join(tmp, e.Name())); err != nil {
+			return "", err
+		}
+	}
+	return tmp, nil
+}
+
+// selfSigned: a P-256 certificate for 127.0.0.1 (httptest's built-in one is RSA-1024, which
+// OpenSSL refuses as too weak even when trusted explicitly).
+func selfSigned() tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	template := x509.Certificate{
+		SerialNumber:          big.NewInt(time.Now().UnixNano()),
+		Subject:               pkix.Name{CommonName: "127.0.0.1", Organization: []string{"cpucompat vcsim"}},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		IPAddresses:           []net.IP{net.ParseIP("127.0.0.1")},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, &template, &template, &key.PublicKey, key)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "loopback address to serve on")
+	load := flag.String("load", "", "govc object.save folder to serve instead of a generated model")
+	clusters := flag.Int("cluster", 1, "clusters")
+	clusterHosts := flag.Int("cluster-host", 3, "hosts per cluster")
+	hosts := flag.Int("host", 1, "standalone hosts")
+	vms := flag.Int("vm", 2, "VMs per host and per cluster")
+	datastores := flag.Int("ds", 1, "datastores")
+	user := flag.String("user", "user", "user name")
+	pass := flag.String("pass", "pass", "password")
+	useTLS := flag.Bool("tls", false, "serve https with a self-signed certificate")
+	certOut := flag.String("cert-out", "", "with -tls: write the server certificate (PEM) here")
+	flag.Parse()
+
+	if !strings.HasPrefix(*listen, "127.0.0.1:") {
+		log.Fatal("vcsim: -listen must be a 127.0.0.1 address")
+	}
+	model := simulator.VPX()
+	model.Cluster, model.ClusterHost, model.Host = *clusters, *clusterHosts, *hosts
+	model.Machine, model.Datastore = *vms, *datastores
+	var err error
+	if *load != "" {
+		dir, lerr := loadable(*load)
+		if lerr != nil {
+			log.Fatal(lerr)
+		}
+		defer os.RemoveAll(dir)
+		err = model.Load(dir)
+	} else {
+		err = model.Create()
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	addVnicManagers()
+	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
+	if *useTLS {
+		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned()}}
+	}
+	server := model.Service.NewServer()
+	if *useTLS && *certOut != "" {
+		block := &pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw}
+		if err := ioutil.WriteFile(*certOut, pem.EncodeToMemory(block), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+	u := *server.URL
+	u.User = nil
+	fmt.Printf("URL %s\n", u.String())
+	os.Stdout.Sync()
+
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(ioutil.Discard, os.Stdin); done <- struct{}{} }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	go func() { <-sig; done <- struct{}{} }()
+	<-done
+	server.Close()
+}

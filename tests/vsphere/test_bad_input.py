@@ -1,0 +1,113 @@
+"""Bad input to `vsphere collect`: one clear error line, exit 2, nothing written."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+
+import pytest
+from typer.testing import CliRunner
+
+from cpucompat.cli import app
+from tests.conftest import reference
+
+runner = CliRunner()
+
+
+def fails(tmp_path, *args, expect: str, env=None):
+    out = tmp_path / "out"
+    result = runner.invoke(app, ["vsphere", "collect", *args, "-o", str(out)], env=env)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    assert expect in lines[0], lines[0]
+    assert not out.exists() and not list(tmp_path.glob(".out.cpucompat-tmp-*"))
+    assert result.stdout == ""
+    return lines[0]
+
+
+def test_wrong_password(make_vcsim, env, tmp_path):
+    sim = make_vcsim()
+    env.setenv("CPUCOMPAT_VSPHERE_PASSWORD", "not-the-password")
+    line = fails(tmp_path, "--server", sim.server, expect="wrong user name or password")
+    assert "not-the-password" not in line
+
+
+def test_password_never_on_the_command_line(tmp_path):
+    result = runner.invoke(app, ["vsphere", "collect", "--server", "127.0.0.1", "--password", "x"])
+    assert result.exit_code == 2
+
+
+def test_no_password_without_a_terminal(env, tmp_path):
+    env.delenv("CPUCOMPAT_VSPHERE_PASSWORD")
+    fails(tmp_path, "--server", "http://127.0.0.1:9", expect="CPUCOMPAT_VSPHERE_PASSWORD")
+
+
+def test_password_file(make_vcsim, env, tmp_path):
+    sim = make_vcsim()
+    env.delenv("CPUCOMPAT_VSPHERE_PASSWORD")
+    secret = tmp_path / "secret"
+    secret.write_text("pass\n")
+    result = runner.invoke(app, ["vsphere", "collect", "--server", sim.server, "--password-file", str(secret),
+                                 "-o", str(tmp_path / "ok")])
+    assert result.exit_code == 0, result.output
+    assert "pass" not in "".join(p.read_text() for p in (tmp_path / "ok").rglob("*.json")).replace("passthrough", "")
+
+
+def test_unreachable_server(env, tmp_path):
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    fails(tmp_path, "--server", f"http://127.0.0.1:{port}", expect="cannot reach the server")
+    fails(tmp_path, "--server", f"https://127.0.0.1:{port}", expect="cannot reach the server")
+
+
+def test_plain_http_only_to_loopback(env, tmp_path):
+    fails(tmp_path, "--server", "http://vcenter.example.com", expect="plain http is only allowed")
+
+
+def test_untrusted_certificate(make_vcsim, env, tmp_path):
+    cert = tmp_path / "vcsim.pem"
+    sim = make_vcsim("-tls", "-cert-out", str(cert))
+    assert sim.server.startswith("https://127.0.0.1:")
+    line = fails(tmp_path, "--server", sim.server, expect="TLS certificate not trusted")
+    assert "--ca-file" in line and "--insecure" in line
+    for extra in (["--ca-file", str(cert)], ["--insecure"]):
+        out = tmp_path / ("trusted" if extra[0] == "--ca-file" else "insecure")
+        result = runner.invoke(app, ["vsphere", "collect", "--server", sim.server, *extra, "-o", str(out)])
+        assert result.exit_code == 0, result.output
+        assert list((out / "hosts").glob("*.json"))
+
+
+def _save_copy(tmp_path):
+    folder = tmp_path / "save"
+    folder.mkdir()
+    for path in reference("vsphere", "govc-sddc").glob("*.xml"):
+        if "HostSystem" in path.name or "ClusterComputeResource" in path.name or "Datastore-" in path.name:
+            shutil.copy(path, folder / path.name)
+    return folder
+
+
+@pytest.mark.parametrize("damage, expect", [
+    ("<ObjectContent><obj type=\"VirtualMachine\">vm-1</obj><propSet><name>name", "broken XML"),
+    ("<Something/>", "not a govc object.save file"),
+    ("<ObjectContent><obj type=\"VirtualMachine\">vm-1</obj><propSet><val>x</val></propSet></ObjectContent>",
+     "without <name>"),
+])
+def test_broken_save_folder(tmp_path, damage, expect):
+    folder = _save_copy(tmp_path)
+    (folder / "9999-VirtualMachine-vm-1.xml").write_text(damage)
+    line = fails(tmp_path, "--from-save", str(folder), expect=expect)
+    assert "9999-VirtualMachine-vm-1.xml" in line
+
+
+def test_save_folder_without_hosts(tmp_path):
+    folder = tmp_path / "save"
+    folder.mkdir()
+    (folder / "a.xml").write_text('<ObjectContent><obj type="Folder">group-d1</obj></ObjectContent>')
+    fails(tmp_path, "--from-save", str(folder), expect="no HostSystem")
+    fails(tmp_path, "--from-save", str(tmp_path / "missing"), expect="not a folder")
+
+
+def test_one_source_only(tmp_path):
+    fails(tmp_path, expect="exactly one of")
