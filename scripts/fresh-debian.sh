@@ -70,15 +70,16 @@ cleanup() {
     if grep -q " $work/" /proc/self/mounts; then
         say "warning: something is still mounted under $work; left it there"
     else
-        rm -rf --one-file-system "$work"
+        rm -rf --one-file-system "$work" || say "warning: could not remove all of $work"
     fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if [ -s "$tarball" ]; then
-    say "debian $suite: unpacking the cached root $tarball"
+    tb=$SECONDS
     tar -xpf "$tarball" -C "$root"
+    say "debian $suite: unpacked the cached root $tarball in $((SECONDS - tb)) s"
 else
     if ! command -v debootstrap >/dev/null; then
         say "installing debootstrap"
@@ -159,11 +160,10 @@ mnt "$root/dev/pts" --bind /dev/pts
 mnt "$root/dev/shm" -t tmpfs -o mode=1777 shm
 mnt "$root/run" -t tmpfs -o mode=755 run
 mnt "$root/tmp" -t tmpfs -o mode=1777 tmp
-# Downloads are kept between runs (Debian's .deb files, root's pip cache): every run still
-# installs everything afresh, but a rerun fetches nothing it fetched before.
-mkdir -p "$cache/$suite-apt-archives/partial" "$cache/$suite-pip"
+# Debian's .deb files are kept between runs: every run installs everything afresh, but a rerun
+# downloads no package it downloaded before.
+mkdir -p "$cache/$suite-apt-archives/partial"
 mnt "$root/var/cache/apt/archives" --bind "$cache/$suite-apt-archives"
-mnt "$root/root/.cache/pip" --bind "$cache/$suite-pip"
 
 in_root() { chroot "$root" /usr/bin/env -i "${step_env[@]}" "$@"; }
 in_root update-ca-certificates >/dev/null 2>&1 || say "warning: update-ca-certificates failed in the root"
