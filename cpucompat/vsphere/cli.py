@@ -86,3 +86,61 @@ def collect(
         print(f"{len(hosts)} hosts, {len(vms)} VMs written to {output}", file=sys.stderr)
     else:
         sys.stdout.write(json.dumps({"hosts": hosts, "vms": vms}, indent=1) + "\n")
+
+
+@vmotion_app.command("check")
+@_handle
+def vmotion_check(
+    vms: Annotated[list[str] | None, typer.Argument(help="VM names (default: every VM, or those of --cluster).")] = None,
+    to: Annotated[list[str] | None, typer.Option("--to", help="Target host name (repeat; default: every host, "
+                                                              "or those of --cluster).")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", help="The VMs and hosts of this cluster.")] = None,
+    server: Annotated[str | None, SERVER] = None,
+    user: Annotated[str | None, USER] = None,
+    password_file: Annotated[str | None, PASSWORD_FILE] = None,
+    insecure: Annotated[bool, INSECURE] = False,
+    ca_file: Annotated[str | None, CA_FILE] = None,
+    from_save: Annotated[str | None, FROM_SAVE] = None,
+    records_dir: Annotated[str | None, typer.Option("--records", help="A folder `vsphere collect -o` wrote.")] = "",
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+) -> None:
+    """Can each VM move to each target host with vMotion? Every blocker with what to change.
+    Exit 0 all can move, 1 some cannot, 2 bad input."""
+    from .vmotion import check, select
+
+    hosts, records = load(server, user, password_file, insecure, ca_file, from_save, records_dir or None)
+    chosen = select(records, vms, "VM", cluster)
+    targets = select(hosts, to, "host", cluster)
+    moves = check(chosen, targets, hosts)
+    document = {"vms": [v["name"] for v in chosen], "hosts": [t["name"] for t in targets],
+                "moves": [m.as_json() for m in moves]}
+    if as_json:
+        sys.stdout.write(json.dumps(document, indent=2) + "\n")
+    else:
+        print_moves(document)
+    if not all(m.can_move for m in moves):
+        raise typer.Exit(1)
+
+
+def print_moves(document: dict) -> None:
+    """The VM x host matrix, then each blocker with its remedy."""
+    from ..text import printable
+
+    cells = {(m["vm"], m["to"]): m for m in document["moves"]}
+    hosts = document["hosts"]
+    width = max([len("VM")] + [len(printable(v)) for v in document["vms"]])
+    header = "VM".ljust(width) + "  " + "  ".join(printable(h) for h in hosts)
+    print(header)
+    for vm in document["vms"]:
+        row = []
+        for host in hosts:
+            move = cells.get((vm, host))
+            mark = "(here)" if move is None else "ok" if move["can_move"] else f"NO({len(move['blockers'])})"
+            row.append(mark.ljust(len(printable(host))))
+        print(printable(vm).ljust(width) + "  " + "  ".join(row))
+    for move in document["moves"]:
+        if move["blockers"]:
+            print(f"\n{printable(move['vm'])} -> {printable(move['to'])}: cannot move")
+            for blocker in move["blockers"]:
+                print(f"  {blocker['check']}: {printable(blocker['detail'])}")
+                print(f"    fix: {printable(blocker['remedy'])}")

@@ -74,7 +74,9 @@ def host_record(inv: Inventory, host: Obj) -> dict:
             summary = ds.get("summary") or {}
             datastores[ds.get("name")] = {"free": _int(summary.get("freeSpace")),
                                           "accessible": str(summary.get("accessible", "true")).lower() != "false"}
-    networks = [inv.name_of(ref) for ref in as_list(host.get("network")) if inv.name_of(ref)]
+    networks = {inv.name_of(ref) for ref in as_list(host.get("network")) if inv.name_of(ref)}
+    networks |= {g["spec"]["name"] for g in as_list(host.get("config.network.portgroup"))
+                 if isinstance(g, dict) and isinstance(g.get("spec"), dict) and g["spec"].get("name")}
     return {
         "format": HOST_FORMAT, "version": VERSION, "source": inv.source,
         "moid": host.moid, "name": host.get("name") or host.moid,
@@ -205,7 +207,8 @@ def vm_record(inv: Inventory, vm: Obj) -> dict:
         "vmx_path": vm.get("config.files.vmPathName"),
         "datastores": sorted(n for n in (inv.name_of(r) for r in as_list(vm.get("datastore"))) if n),
         "files": files,
-        "networks": sorted(n for n in (inv.name_of(r) for r in as_list(vm.get("network"))) if n),
+        "networks": sorted({n for n in (inv.name_of(r) for r in as_list(vm.get("network"))) if n}
+                           | {d["network"] for d in devices if d["kind"] == "nic" and d.get("network")}),
         "devices": devices,
     }
 

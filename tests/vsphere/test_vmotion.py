@@ -1,0 +1,199 @@
+"""The seed's vMotion check: scenarios built on vcsim through the API, one per blocker, each
+detected with its remedy; a clean VM moves; the CPU condition from real VMs' requirements."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from typer.testing import CliRunner
+
+from cpucompat.cli import app
+from tests.conftest import reference
+from tests.vsphere.conftest import Vcsim
+
+runner = CliRunner()
+
+
+def wait(task):
+    from pyVim.task import WaitForTask
+
+    WaitForTask(task)
+
+
+def reconfigure(vm, *changes, **spec):
+    from pyVmomi import vim
+
+    wait(vm.ReconfigVM_Task(vim.vm.ConfigSpec(deviceChange=list(changes), **spec)))
+
+
+def device_change(device, operation="add", file_operation=None):
+    from pyVmomi import vim
+
+    change = vim.vm.device.VirtualDeviceSpec(operation=operation, device=device)
+    if file_operation:
+        change.fileOperation = file_operation
+    return change
+
+
+def connected():
+    from pyVmomi import vim
+
+    return vim.vm.device.VirtualDevice.ConnectInfo(connected=True, startConnected=True, allowGuestControl=False)
+
+
+@pytest.fixture(scope="module")
+def scenario(vcsim_binary, tmp_path_factory):
+    """One cluster of 3 hosts and 8 VMs; VM0 stays clean, VM1..VM6 get one blocker each, and the
+    third host loses its vMotion VMkernel interface. Returns (vcsim, {role: VM name}, hosts)."""
+    from pyVmomi import vim
+
+    sim = Vcsim(vcsim_binary, "-cluster", "1", "-cluster-host", "3", "-host", "0", "-vm", "8")
+    si = sim.si()
+    content = si.RetrieveContent()
+    view = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True)
+    vms = sorted(view.view, key=lambda v: v.name)
+    # vcsim's VMs come with a CD-ROM on the host's device: disconnect it first (a blocker of its own).
+    for vm in vms:
+        for device in vm.config.hardware.device:
+            if isinstance(device, vim.vm.device.VirtualCdrom):
+                device.connectable.connected = device.connectable.startConnected = False
+                reconfigure(vm, device_change(device, "edit"))
+    host_of = {vm.name: vm.runtime.host for vm in vms}
+    clean, cdrom, affinity, portgroup, datastore, shared, serial = vms[:7]
+    roles = {"clean": clean, "cdrom": cdrom, "affinity": affinity, "portgroup": portgroup, "datastore": datastore,
+             "shared-bus": shared, "serial": serial}
+
+    ide = next(d for d in cdrom.config.hardware.device if isinstance(d, vim.vm.device.VirtualIDEController))
+    reconfigure(cdrom, device_change(vim.vm.device.VirtualCdrom(
+        key=-1, controllerKey=ide.key, unitNumber=1, connectable=connected(),
+        backing=vim.vm.device.VirtualCdrom.AtapiBackingInfo(deviceName="/dev/sr0"))))
+
+    reconfigure(affinity, cpuAffinity=vim.vm.AffinityInfo(affinitySet=[0, 1]))
+
+    network_system = host_of[portgroup.name].configManager.networkSystem
+    network_system.AddPortGroup(vim.host.PortGroup.Specification(
+        name="Only-Here", vlanId=0, vswitchName="vSwitch0", policy=vim.host.NetworkPolicy()))
+    nic = next(d for d in portgroup.config.hardware.device if isinstance(d, vim.vm.device.VirtualEthernetCard))
+    nic.backing = vim.vm.device.VirtualEthernetCard.NetworkBackingInfo(deviceName="Only-Here")
+    reconfigure(portgroup, device_change(nic, "edit"))
+
+    nas = tmp_path_factory.mktemp("nas") / "nas-one-host"  # vcsim serves the datastore from this folder
+    nas.mkdir()
+    host_of[datastore.name].configManager.datastoreSystem.CreateNasDatastore(vim.host.NasVolume.Specification(
+        remoteHost="127.0.0.1", remotePath="/export/nas", localPath=str(nas), accessMode="readWrite", type="NFS"))
+    scsi = next(d for d in datastore.config.hardware.device if isinstance(d, vim.vm.device.VirtualSCSIController))
+    reconfigure(datastore, device_change(vim.vm.device.VirtualDisk(
+        key=-2, controllerKey=scsi.key, unitNumber=3, capacityInKB=1024,
+        backing=vim.vm.device.VirtualDisk.FlatVer2BackingInfo(fileName="[nas-one-host] extra.vmdk", diskMode="persistent")),
+        file_operation="create"))
+
+    reconfigure(shared, device_change(vim.vm.device.VirtualLsiLogicController(
+        key=-3, busNumber=1, sharedBus="physicalSharing")))
+
+    reconfigure(serial, device_change(vim.vm.device.VirtualSerialPort(
+        key=-4, yieldOnPoll=True, connectable=connected(),
+        backing=vim.vm.device.VirtualSerialPort.DeviceBackingInfo(deviceName="/dev/ttyS0"))))
+
+    hosts = sorted({h.name for h in host_of.values()} | {h.name for h in content.viewManager.CreateContainerView(
+        content.rootFolder, [vim.HostSystem], True).view})
+    others = [h for h in hosts if h != host_of[clean.name].name]
+    no_vmotion = next(h for h in content.viewManager.CreateContainerView(content.rootFolder, [vim.HostSystem], True).view
+                      if h.name == others[-1])
+    no_vmotion.configManager.virtualNicManager.DeselectVnicForNicType("vmotion", "vmk0")
+    names = {role: vm.name for role, vm in roles.items()}
+    names["no-vmotion-host"] = others[-1]
+    yield sim, names, hosts, {vm.name: host_of[vm.name].name for vm in vms}
+    sim.stop()
+
+
+def run_check(sim, *args):
+    result = runner.invoke(app, ["vmotion", "check", "--server", sim.server, "--json", *args],
+                           env={"CPUCOMPAT_VSPHERE_PASSWORD": "pass", "CPUCOMPAT_VSPHERE_USER": "user"})
+    assert result.exit_code in (0, 1), result.output
+    return result.exit_code, json.loads(result.stdout)
+
+
+def blockers(document, vm, target=None):
+    return {(b["check"], b["what"]): b["remedy"] for m in document["moves"]
+            if m["vm"] == vm and (target is None or m["to"] == target) for b in m["blockers"]}
+
+
+def test_clean_vm_moves(scenario):
+    sim, names, hosts, host_of = scenario
+    ok_host = next(h for h in hosts if h not in (host_of[names["clean"]], names["no-vmotion-host"]))
+    code, document = run_check(sim, names["clean"], "--to", ok_host)
+    assert code == 0 and document["moves"][0]["can_move"] is True and document["moves"][0]["blockers"] == []
+
+
+@pytest.mark.parametrize("role, check, remedy", [
+    ("cdrom", "host-device", "Disconnect"),
+    ("affinity", "cpu-affinity", "Remove the VM's CPU affinity"),
+    ("portgroup", "port-group", "Create port group Only-Here on the target (same name, case included)"),
+    ("datastore", "datastore", "mount nas-one-host on the target"),
+    ("shared-bus", "scsi-bus-sharing", "Set SCSI Bus Sharing"),
+    ("serial", "physical-port", "physical port"),
+])
+def test_each_blocker_with_its_remedy(scenario, role, check, remedy):
+    sim, names, hosts, host_of = scenario
+    vm = names[role]
+    code, document = run_check(sim, vm)
+    assert code == 1
+    for move in document["moves"]:
+        found = {b["check"]: b["remedy"] for b in move["blockers"]}
+        assert check in found, (move, check)
+        assert remedy in found[check]
+        others = set(found) - {check, "vmotion-vmknic"}
+        assert not others, (role, found)
+
+
+def test_target_without_vmotion_vmknic(scenario):
+    sim, names, hosts, host_of = scenario
+    code, document = run_check(sim, names["clean"], "--to", names["no-vmotion-host"])
+    assert code == 1
+    found = blockers(document, names["clean"])
+    assert list(found) == [("vmotion-vmknic", names["no-vmotion-host"])]
+    assert "Enable the vMotion service on a VMkernel adapter" in found[("vmotion-vmknic", names["no-vmotion-host"])]
+
+
+def test_cluster_matrix_table(scenario):
+    sim, names, hosts, host_of = scenario
+    result = runner.invoke(app, ["vmotion", "check", "--server", sim.server, "--cluster", "DC0_C0"],
+                           env={"CPUCOMPAT_VSPHERE_PASSWORD": "pass", "CPUCOMPAT_VSPHERE_USER": "user"})
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[1:] == hosts
+    row = next(line for line in lines if line.startswith(names["clean"] + " "))
+    assert "ok" in row and "(here)" in row and "NO(1)" in row
+    assert "fix: Remove the VM's CPU affinity" in result.stdout
+
+
+def test_unknown_names_are_bad_input(scenario):
+    sim, names, hosts, host_of = scenario
+    result = runner.invoke(app, ["vmotion", "check", "--server", sim.server, "no-such-vm"],
+                           env={"CPUCOMPAT_VSPHERE_PASSWORD": "pass", "CPUCOMPAT_VSPHERE_USER": "user"})
+    assert result.exit_code == 2 and "unknown VM: no-such-vm" in result.stderr
+
+
+def test_cpu_from_the_vms_requirements(tmp_path):
+    """The real NSX Edge requires AVX2 (Broadwell); a Sandy Bridge host lacks it: a CPU blocker
+    naming the missing features, with the seed's remedy. The vCenter VM, booted without AVX2, has
+    fewer needs."""
+    out = tmp_path / "records"
+    result = runner.invoke(app, ["vsphere", "collect", "--from-save", str(reference("vsphere", "govc-sddc")), "-o", str(out)])
+    assert result.exit_code == 0
+    host = json.loads((out / "hosts" / "10.2.32.4.json").read_text())
+    older = dict(host, name="sandy", moid="host-99",
+                 feature_capability={k: v for k, v in host["feature_capability"].items()
+                                     if k.lower() not in ("cpuid.avx2", "cpuid.bmi1", "cpuid.bmi2", "cpuid.fma",
+                                                          "cpuid.movbe", "cpuid.adx", "cpuid.rdseed", "cpuid.smap")})
+    older["feature_capability"].update({"cpuid.avx2": "0", "cpuid.fma": "0"})
+    (out / "hosts" / "sandy.json").write_text(json.dumps(older))
+    result = runner.invoke(app, ["vmotion", "check", "--records", str(out), "NSX-Edge-0", "--to", "sandy", "--json"])
+    assert result.exit_code == 1, result.output
+    cpu = [b for b in json.loads(result.stdout)["moves"][0]["blockers"] if b["check"] == "cpu"]
+    assert len(cpu) == 1 and "avx2" in cpu[0]["detail"] and "EVC" in cpu[0]["remedy"]
+    result = runner.invoke(app, ["compare", str(out / "vms" / "NSX-Edge-0.json"), str(out / "hosts" / "sandy.json")])
+    assert result.exit_code == 1
+    shutil.rmtree(out)
