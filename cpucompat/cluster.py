@@ -146,12 +146,27 @@ def weakest_links(hosts: Sequence[Decoded], policy: Policy, few: int | None = No
     return {host: sorted(names) for host, names in links.items() if names}
 
 
-def name_baseline(features: frozenset[str], vendor: str | None,
+def esxi_view(features: Iterable[str]) -> frozenset[str]:
+    """What vCenter judges a host by for EVC: its own CPUID features (its featureCapability) less
+    the OS-dependent bits, closed under dependencies. KVM's guest-visibility filter does not apply:
+    ESXi shows MONITOR/MWAIT, debug store, self-snoop and VMX to guests, and vCenter's modes
+    require them, so a host with MWAIT disabled in its BIOS offers no Intel EVC mode."""
+    table = feature_table()
+    return table.close_under_deps(n for n in features if table.by_name[n].kind != "os")
+
+
+def name_baseline(features: frozenset[str], vendor: str | None, raw: frozenset[str],
                   policy: Policy = Policy()) -> dict[str, named.Baseline | None]:
-    """The highest named baseline of each kind that the features satisfy; a named baseline's
-    host-only and KVM-emulated features are not asked for (unless ``policy.all_bits``)."""
+    """The highest named baseline of each kind that the hosts satisfy.
+
+    QEMU models and psABI levels are judged on the guest-visible ``features`` (a model's
+    host-only and KVM-emulated features are not asked for, unless ``policy.all_bits``); EVC modes
+    on the ESXi view of ``raw``, the plain intersection of the hosts' features, as vCenter does.
+    """
     present = features | policy.never_blocking()
-    return {kind: named.highest_satisfied(present, vendor, kind) for kind in NAMED_KINDS}
+    result = {kind: named.highest_satisfied(present, vendor, kind) for kind in NAMED_KINDS}
+    result["evc"] = named.highest_satisfied(esxi_view(raw), vendor, "evc")
+    return result
 
 
 def cluster_baseline(hosts: Sequence[Decoded], policy: Policy = Policy()) -> ClusterBaseline:
@@ -164,7 +179,7 @@ def cluster_baseline(hosts: Sequence[Decoded], policy: Policy = Policy()) -> Clu
     features = usable_features(common, policy, seen)
     result = ClusterBaseline(list(hosts), features, level_fields(hosts), vendor,
                              host_only=host_only_left_out(common, policy, seen))
-    result.named = name_baseline(features, vendor, policy)
+    result.named = name_baseline(features, vendor, common, policy)
     if policy.cross_vendor and vendor is None:
         result.named = {"psabi": result.named["psabi"], "evc": None, "qemu": None}
     result.weakest_links = weakest_links(hosts, policy)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from . import baselines as named
-from .cluster import Policy, usable_features
+from .cluster import Policy, esxi_view, usable_features
 from .datafiles import baselines_dir, data_file
 from .decode import Decoded
 from .features import feature_table
@@ -75,12 +75,8 @@ def evc_check(host: Decoded, policy: Policy = Policy()) -> EvcResult:
     return EvcResult(host.name, mode, upper, missing, likely_causes(missing, host.findings))
 
 
-def esxi_features(features: Iterable[str]) -> frozenset[str]:
-    """What vCenter judges a host by: its own CPUID features (its featureCapability) less the
-    OS-dependent bits, closed under dependencies. No guest-visibility filter applies: ESXi shows
-    MONITOR/MWAIT, debug store, self-snoop and VMX to guests, and vCenter's modes require them."""
-    table = feature_table()
-    return table.close_under_deps(n for n in features if table.by_name[n].kind != "os")
+#: What vCenter judges a host by (``cluster.esxi_view``).
+esxi_features = esxi_view
 
 
 def cluster_mode(hosts: Sequence[Decoded]) -> named.Baseline | None:

@@ -294,8 +294,8 @@ def level_fields(scalars) -> dict:
     return fields
 
 
-def _named(features: frozenset[str], vendor: str | None, policy: Policy) -> dict:
-    result = name_baseline(features, vendor, policy)
+def _named(features: frozenset[str], vendor: str | None, raw: frozenset[str], policy: Policy) -> dict:
+    result = name_baseline(features, vendor, raw, policy)
     if policy.cross_vendor and vendor is None:  # as cluster_baseline: only psABI levels are vendor-neutral
         result = {"psabi": result["psabi"], "evc": None, "qemu": None}
     return result
@@ -312,9 +312,9 @@ def fleet_baseline(fleet: Fleet, groups: Classes, policy: Policy = Policy()) -> 
     """Features every host can offer a VM, levelled fields, and the named baselines they meet."""
     vendor = fleet_vendor(fleet, policy.cross_vendor)
     features = common_features(groups, policy)
-    host_only = host_only_left_out(unpack(np.bitwise_and.reduce(fleet.bits, axis=0)), policy,
-                                   seen=unpack(np.bitwise_or.reduce(fleet.bits, axis=0)))
-    return FleetBaseline(features, level_fields(fleet.scalars), vendor, _named(features, vendor, policy), host_only)
+    raw = unpack(np.bitwise_and.reduce(fleet.bits, axis=0))
+    host_only = host_only_left_out(raw, policy, seen=unpack(np.bitwise_or.reduce(fleet.bits, axis=0)))
+    return FleetBaseline(features, level_fields(fleet.scalars), vendor, _named(features, vendor, raw, policy), host_only)
 
 
 # --- what-ifs ---------------------------------------------------------------------------

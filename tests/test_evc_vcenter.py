@@ -220,3 +220,26 @@ def test_show_text_names_scalars_and_evidence():
     assert "presents: family 0x6, model 0xf, stepping 0x1, max_basic_leaf 0xa, max_extended_leaf 0x80000008\n" in text
     assert "capture 9" in text
     assert "[R]" in runner.invoke(app, ["evc", "show", "intel-skylake"]).stdout.splitlines()[2]
+
+
+def test_baseline_and_fleet_name_evc_modes_as_vcenter_does(tmp_path):
+    """baseline and fleet judge EVC modes on the ESXi view (MWAIT counts, though KVM hides it):
+    a Haswell host with MWAIT disabled takes the cluster's EVC mode away, as evc check says."""
+    from cpucompat import fingerprint
+
+    haswell = reference("dumps", "instlatx64", "GenuineIntel00306F2_HaswellEP_00_CPUID.txt")
+    dump = read_dump(haswell)
+    for cpu in dump.cpus:
+        eax, ebx, ecx, edx = cpu.get(1)
+        cpu.leaves[(1, 0)] = (eax, ebx, ecx & ~(1 << 3), edx)
+    no_mwait = tmp_path / "no-mwait.json"
+    no_mwait.write_text(fingerprint.dumps(fingerprint.from_dump(dump)))
+    alone = json.loads(runner.invoke(app, ["baseline", "--json", str(haswell)]).stdout)
+    together = json.loads(runner.invoke(app, ["baseline", "--json", str(haswell), str(no_mwait)]).stdout)
+    check = json.loads(runner.invoke(app, ["evc", "check", "--json", str(haswell), str(no_mwait)]).stdout)
+    assert alone["evc_mode"] is not None
+    assert together["evc_mode"] is None and check["cluster"]["max_evc_mode"] is None
+    assert "monitor" not in together["features"]  # still no guest of KVM sees it
+    assert together["qemu_model"] == alone["qemu_model"]  # QEMU models do not ask for MWAIT
+    fleet = json.loads(runner.invoke(app, ["fleet", "--json", str(haswell), str(no_mwait)]).stdout)
+    assert fleet["evc_mode"] is None
