@@ -241,6 +241,7 @@ def evc_check(
 class MaskFormat(str, Enum):
     vmx = "vmx"
     featmask = "featmask"
+    vmx_evc = "vmx-evc"
     qemu = "qemu"
     libvirt = "libvirt"
     xen = "xen"
@@ -273,6 +274,14 @@ def mask(
     if sum(x is not None and x != [] for x in (target, evc, qemu_model)) != 1:
         raise UsageError("give exactly one of --target (repeatable), --evc or --qemu-model")
     refuse_existing(output, force)  # before any work: an existing file, a FIFO
+    if fmt is MaskFormat.vmx_evc:  # per-VM EVC: the whole featureMask of a mode (cpucompat/vsphere/evc_vmx.py)
+        from .vsphere.evc_vmx import mode_for, render as render_evc
+
+        if qemu_model:
+            raise UsageError("--format vmx-evc takes --evc MODE or --target HOSTS (the highest mode all offer)")
+        vm = _decode_all([vm_input], kvm)[0]
+        write_text(output, render_evc(mode_for(evc, None if evc else _decode_all(target, kvm)), vm.name), force=force)
+        return
     vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
     policy = Policy(all_bits=all_bits)
     plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)

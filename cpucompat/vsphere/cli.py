@@ -144,3 +144,49 @@ def print_moves(document: dict) -> None:
             for blocker in move["blockers"]:
                 print(f"  {blocker['check']}: {printable(blocker['detail'])}")
                 print(f"    fix: {printable(blocker['remedy'])}")
+
+
+@vsphere_app.command("apply-evc")
+@_handle
+def apply_evc(
+    vm_name: Annotated[str, typer.Argument(help="The VM (its name in vCenter).")],
+    mode_key: Annotated[str, typer.Argument(help="The EVC mode, e.g. intel-broadwell.")],
+    server: Annotated[str | None, SERVER] = None,
+    user: Annotated[str | None, USER] = None,
+    password_file: Annotated[str | None, PASSWORD_FILE] = None,
+    insecure: Annotated[bool, INSECURE] = False,
+    ca_file: Annotated[str | None, CA_FILE] = None,
+    yes: Annotated[bool, typer.Option("--yes", help="Apply it; without --yes only the change is printed.")] = False,
+) -> None:
+    """Per-VM EVC through vCenter (ApplyEvcModeVM_Task): prints the change; applies it only with --yes.
+    Refuses powered-on VMs and hardware versions below 14."""
+    from . import evc_vmx
+    from .collect import retrieve
+    from .connect import USER_ENV, VSphereError, connect, disconnect, parse_server, read_password
+    from .records import vm_record
+
+    mode = evc_vmx.mode_for(mode_key)
+    if not server:
+        raise UsageError("give --server (per-VM EVC is applied through vCenter)")
+    target = parse_server(server)
+    user = user or os.environ.get(USER_ENV)
+    if not user:
+        raise VSphereError(f"no user name for {target.host}: give --user or set {USER_ENV}")
+    si = connect(target, user, read_password(password_file, user, target), insecure, ca_file)
+    try:
+        inventory = retrieve(si)
+        found = [o for o in inventory.of_type("VirtualMachine") if o.get("name") == vm_name]
+        if len(found) != 1:
+            raise UsageError(f"{'no' if not found else 'more than one'} VM named {vm_name!r} in {target.label}")
+        record = vm_record(inventory, found[0])
+        print(evc_vmx.render(mode, vm_name), end="")
+        reason = evc_vmx.refusal(record)
+        if reason:
+            raise UsageError(reason)
+        if not yes:
+            print(f"dry run: nothing changed; add --yes to apply EVC {mode.key} to {vm_name}", file=sys.stderr)
+            return
+        evc_vmx.apply(si, found[0].moid, mode)
+        print(f"applied per-VM EVC {mode.key} to {vm_name}", file=sys.stderr)
+    finally:
+        disconnect(si)

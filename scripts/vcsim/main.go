@@ -2,7 +2,7 @@
 // on a loopback port. Built by scripts/build-vcsim.sh; started by tests/vsphere/conftest.py.
 //
 //	vcsim [-listen 127.0.0.1:0] [-load DIR] [-cluster N -cluster-host N -host N -vm N -ds N]
-//	      [-user U -pass P] [-tls -cert-out FILE]
+//	      [-user U -pass P] [-tls -cert-out FILE] [-evc-vms]
 //
 // Prints "URL http://127.0.0.1:PORT/sdk" on stdout once serving; exits on SIGTERM/SIGINT or when
 // standard input closes (so it never outlives the test session that started it).
@@ -10,7 +10,9 @@
 // Extension: every host gets a HostVirtualNicManager (vcsim 0.24 has none) whose
 // SelectVnicForNicType / DeselectVnicForNicType update config.virtualNicManagerInfo, so tests can
 // make a host without a vMotion VMkernel interface through the API. Hosts start with vmk0
-// selected for vMotion, as in a cluster where vMotion is configured.
+// selected for vMotion, as in a cluster where vMotion is configured. With -evc-vms, VMs accept
+// ApplyEvcModeVM_Task (per-VM EVC: the mask becomes runtime.featureMask; powered-off VMs only)
+// and the service says API 7.0.3.0.
 package main
 
 import (
@@ -116,6 +118,36 @@ func addVnicManagers() {
 	}
 }
 
+// evcVM adds per-VM EVC (vcsim 0.24 has no ApplyEvcModeVM_Task): the mask becomes the VM's
+// runtime.featureMask, as vCenter does; refused unless the VM is powered off.
+type evcVM struct {
+	simulator.VirtualMachine // by value: vcsim's property collector digs out the first embedded struct
+}
+
+func (vm *evcVM) ApplyEvcModeVMTask(req *types.ApplyEvcModeVM_Task) soap.HasFault {
+	task := simulator.CreateTask(req.This, "applyEvcModeVM", func(*simulator.Task) (types.AnyType, types.BaseMethodFault) {
+		if vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOff {
+			return nil, &types.InvalidPowerState{
+				RequestedState: types.VirtualMachinePowerStatePoweredOff,
+				ExistingState:  vm.Runtime.PowerState,
+			}
+		}
+		vm.Runtime.FeatureMask = req.Mask
+		return nil, nil
+	})
+	return &methods.ApplyEvcModeVM_TaskBody{Res: &types.ApplyEvcModeVM_TaskResponse{Returnval: task.Run()}}
+}
+
+func addEvcVMs() {
+	for _, ref := range simulator.Map.All("VirtualMachine") {
+		if vm, ok := simulator.Map.Get(ref.Reference()).(*simulator.VirtualMachine); ok {
+			simulator.Map.Put(&evcVM{*vm})
+		} else {
+			log.Printf("vcsim: -evc-vms: %s is a %T", ref.Reference(), simulator.Map.Get(ref.Reference()))
+		}
+	}
+}
+
 // loadable: the save folder without files vcsim 0.24 cannot read (EnvironmentBrowser, a newer
 // format), as symbolic links in a temporary folder.
 func loadable(dir string) (string, error) {
@@ -176,6 +208,7 @@ func main() {
 	pass := flag.String("pass", "pass", "password")
 	useTLS := flag.Bool("tls", false, "serve https with a self-signed certificate")
 	certOut := flag.String("cert-out", "", "with -tls: write the server certificate (PEM) here")
+	evcVMs := flag.Bool("evc-vms", false, "VMs accept ApplyEvcModeVM_Task (per-VM EVC)")
 	flag.Parse()
 
 	if !strings.HasPrefix(*listen, "127.0.0.1:") {
@@ -184,6 +217,9 @@ func main() {
 	model := simulator.VPX()
 	model.Cluster, model.ClusterHost, model.Host = *clusters, *clusterHosts, *hosts
 	model.Machine, model.Datastore = *vms, *datastores
+	if *evcVMs { // ApplyEvcModeVM_Task is API 6.7: pyVmomi refuses to call it on an older server
+		model.ServiceContent.About.ApiVersion = "7.0.3.0" // as vCenter 7.0 U3 says it
+	}
 	var err error
 	if *load != "" {
 		dir, lerr := loadable(*load)
@@ -199,6 +235,9 @@ func main() {
 		log.Fatal(err)
 	}
 	addVnicManagers()
+	if *evcVMs {
+		addEvcVMs()
+	}
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
 	if *useTLS {
 		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned()}}
