@@ -108,6 +108,26 @@ def collect(
     run(output=output, cpus=cpus, force=force, check=check, load_msr=load_msr)
 
 
+class Accel(str, Enum):
+    kvm = "kvm"
+    tcg = "tcg"
+
+
+QEMU_VERSION_OPTION = typer.Option("--qemu-version", help="QEMU release whose models to use, e.g. 7.2 "
+                                                          "(default: the installed QEMU's, else the newest shipped).")
+ACCEL_OPTION = typer.Option("--accel", help="QEMU models as a guest gets them under kvm (production) or tcg.")
+
+
+def _use_qemu(version: str | None, accel: Accel, say: bool = True):
+    """Select the QEMU table; say which on stderr (text mode, where QEMU models are used)."""
+    from .baselines import select_qemu
+
+    selection = select_qemu(version, accel.value)
+    if say:
+        print(f"note: {selection.message()}", file=sys.stderr)
+    return selection
+
+
 KVM_OPTION = typer.Option("--kvm", help="Use what KVM can offer guests (the fingerprints' "
                                         "KVM_GET_SUPPORTED_CPUID) instead of the raw host CPUID.")
 ALL_BITS_OPTION = typer.Option("--all-bits", help="Judge every CPUID bit: host-only ones (HWP, EST, SMX, "
@@ -147,6 +167,8 @@ def baseline(
     cross_vendor: Annotated[bool, typer.Option("--cross-vendor", help="Allow mixed vendors: vendor-neutral features only.")] = False,
     include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
     kvm: Annotated[bool, KVM_OPTION] = False,
+    qemu_version: Annotated[str | None, QEMU_VERSION_OPTION] = None,
+    accel: Annotated[Accel, ACCEL_OPTION] = Accel.kvm,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """The features every host can offer a VM, levelled fields, named modes and weakest links."""
@@ -154,8 +176,10 @@ def baseline(
     from .render import print_baseline
     from .report import baseline_json
 
+    selection = _use_qemu(qemu_version, accel, not as_json)
     result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor, all_bits))
     document = baseline_json(result, names.value)
+    document["qemu_version"], document["accel"] = selection.version, selection.accel
     emit_json(document) if as_json else print_baseline(document)
 
 
@@ -168,6 +192,8 @@ def compare(
     qemu_model: Annotated[str | None, typer.Option("--qemu-model", help="A QEMU model stands in for SOURCE.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
     kvm: Annotated[bool, KVM_OPTION] = False,
+    qemu_version: Annotated[str | None, QEMU_VERSION_OPTION] = None,
+    accel: Annotated[Accel, ACCEL_OPTION] = Accel.kvm,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible."""
@@ -179,11 +205,16 @@ def compare(
     named_source = evc or qemu_model
     if not paths or (named_source is None and len(paths) < 2):
         raise UsageError("give SOURCE and at least one TARGET, or --evc/--qemu-model and a TARGET")
+    selection = _use_qemu(qemu_version, accel, not as_json and bool(qemu_model or qemu_version))
     hosts = _decode_all(paths, kvm)
     policy = Policy(all_bits=all_bits)
     origin = source_from_baseline(named_source, policy) if named_source else source_from_host(hosts.pop(0), policy)
     verdicts = [verdict_for(origin, host, policy) for host in hosts]
-    document = {"source": origin.name, "targets": [verdict_json(v) for v in verdicts]}
+    document = {"source": origin.name, "qemu_version": selection.version, "accel": selection.accel,
+                "notes": list(origin.notes), "targets": [verdict_json(v) for v in verdicts]}
+    if not as_json:
+        for note in origin.notes:
+            print(f"note: {note}", file=sys.stderr)
     emit_json(document) if as_json else print_verdicts(document)
     if not all(v.compatible for v in verdicts):
         raise typer.Exit(1)
@@ -264,6 +295,8 @@ def mask(
     libvirt_mode: Annotated[str, typer.Option("--libvirt-mode", help="libvirt format: custom or host-passthrough.")] = "custom",
     name: Annotated[str, typer.Option("--name", help="Model/profile name for the proxmox and kubevirt formats.")] = "",
     kvm: Annotated[bool, KVM_OPTION] = False,
+    qemu_version: Annotated[str | None, QEMU_VERSION_OPTION] = None,
+    accel: Annotated[Accel, ACCEL_OPTION] = Accel.kvm,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
     """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
@@ -282,6 +315,7 @@ def mask(
         vm = _decode_all([vm_input], kvm)[0]
         write_text(output, render_evc(mode_for(evc, None if evc else _decode_all(target, kvm)), vm.name), force=force)
         return
+    _use_qemu(qemu_version, accel, bool(qemu_model or qemu_version))
     vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
     policy = Policy(all_bits=all_bits)
     plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)

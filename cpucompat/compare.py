@@ -30,6 +30,7 @@ class Source:
     features: frozenset[str]
     fields: dict = field(default_factory=dict)
     host_only: frozenset[str] = frozenset()  # the source's host-only bits, set aside
+    notes: tuple[str, ...] = ()
 
 
 def source_from_host(host: Decoded, policy: Policy = Policy()) -> Source:
@@ -38,10 +39,15 @@ def source_from_host(host: Decoded, policy: Policy = Policy()) -> Source:
 
 
 def source_from_baseline(key: str, policy: Policy = Policy()) -> Source:
-    """A named baseline (EVC mode, QEMU model, psABI level) as the VM's CPU; no scalars."""
+    """A named baseline (EVC mode, QEMU model, psABI level) as the VM's CPU.
+
+    It needs of a target what it requires of a host (a QEMU model under KVM: its features less
+    what KVM emulates); a QEMU model also brings its guests' phys-bits and XSAVE components.
+    """
     baseline = named.get(key)
     host_only = frozenset() if policy.all_bits else baseline.features & feature_table().host_only()
-    return Source(baseline.key, baseline.vendor, baseline.features - host_only, {}, host_only)
+    return Source(baseline.key, baseline.vendor, baseline.required - host_only, named.guest_fields(baseline),
+                  host_only, tuple(named.guest_notes(baseline)))
 
 
 @dataclass

@@ -28,10 +28,20 @@ REFERENCE = REPO.parent / "shared" / "reference"
 INSTLATX64 = "dumps/instlatx64"
 CPUTESTDATA = "libvirt/cputestdata"
 CPU_MAP = "libvirt/cpu_map"
-FILES = {kind: BASELINE_DIR / f"{kind}.json" for kind in baselines.KINDS}
+#: One file per kind; QEMU's models have one table per QEMU release.
+QEMU_VERSIONS = baselines.shipped_qemu_versions()
+FILES = {"evc": BASELINE_DIR / "evc.json", "psabi": BASELINE_DIR / "psabi.json",
+         **{f"qemu-{v}": BASELINE_DIR / f"qemu-{v}.json" for v in QEMU_VERSIONS}}
+#: The newest QEMU table, for the tests of one QEMU table.
+QEMU = f"qemu-{QEMU_VERSIONS[-1]}"
 
-#: libvirt cpu_map models that are not upstream QEMU models, so qemu.json leaves them out.
+#: libvirt cpu_map models that are not upstream QEMU models, so no QEMU table has them.
 NOT_QEMU_MODELS = {"pentiumpro", "cpu64-rhel5", "cpu64-rhel6"}
+#: libvirt 11.3 models that QEMU 10.0 does not define (dropped from QEMU, or newer than 10.0).
+NOT_IN_QEMU_10_0 = {"Icelake-Client", "Icelake-Client-noTSX", "Icelake-Client-v1", "Icelake-Client-v2",
+                    "Icelake-Client-v3"}
+#: QEMU 10.0 model versions newer than libvirt 11.3's map.
+NOT_IN_LIBVIRT_11_3 = {"YongFeng-v1", "YongFeng-v2", "SierraForest-v2", "ClearwaterForest-v1"}
 
 
 #: The same for libvirt's raw CPUID dumps (tests/cputestdata/x86_64-cpuid-<CPU>.xml).
@@ -105,7 +115,12 @@ def entries(kind: str) -> list[dict]:
 
 
 def all_entries() -> list[tuple[str, dict]]:
-    return [(kind, entry) for kind in baselines.KINDS for entry in entries(kind)]
+    return [(kind, entry) for kind in FILES for entry in entries(kind)]
+
+
+def kind_of(name: str) -> str:
+    """The baseline kind of a file key: ``qemu-7.2`` holds kind ``qemu``."""
+    return name.split("-")[0]
 
 
 # --- the files -------------------------------------------------------------------------
@@ -116,25 +131,34 @@ def test_schema_is_a_valid_draft_2020_12_schema():
     jsonschema.Draft202012Validator.check_schema(schema)
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_file_matches_schema_and_its_kind(kind):
     schema = json.loads((BASELINE_DIR / "schema.json").read_text(encoding="utf-8"))
     jsonschema.Draft202012Validator(schema).validate(document(kind))
-    assert document(kind)["kind"] == kind
+    assert document(kind)["kind"] == kind_of(kind)
 
 
-@pytest.mark.parametrize("name", ["schema.json", *(f"{kind}.json" for kind in baselines.KINDS)])
+def test_the_qemu_tables_are_the_ones_shipped():
+    assert {"7.2", "10.0"} <= set(QEMU_VERSIONS)
+    assert not (BASELINE_DIR / "qemu.json").exists()  # libvirt's stale copy is gone
+    for version in QEMU_VERSIONS:
+        assert document(f"qemu-{version}")["qemu"]["version"].startswith(f"{version}.")
+
+
+@pytest.mark.parametrize("name", ["schema.json", *(path.name for path in FILES.values())])
 def test_file_is_canonically_formatted(name):
     text = (BASELINE_DIR / name).read_text(encoding="utf-8")
     assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
 
 
-def test_keys_are_unique_across_files():
-    keys = [entry["key"] for _, entry in all_entries()]
+@pytest.mark.parametrize("version", QEMU_VERSIONS)
+def test_keys_are_unique_across_the_files_loaded_together(version):
+    loaded = ["evc", "psabi", f"qemu-{version}"]
+    keys = [entry["key"] for kind in loaded for entry in entries(kind)]
     assert len(keys) == len(set(keys))
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_feature_lists_are_sorted(kind):
     for entry in entries(kind):
         for field in ("features", "removes", "unmet_dependencies", "libvirt_removed", "msr_features"):
@@ -142,7 +166,7 @@ def test_feature_lists_are_sorted(kind):
             assert values == sorted(set(values)), (entry["key"], field)
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_every_feature_name_is_canonical(kind):
     known = feature_table().by_name
     for entry in entries(kind):
@@ -151,7 +175,7 @@ def test_every_feature_name_is_canonical(kind):
         assert sorted(set(named) - set(known)) == [], entry["key"]
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_features_are_closed_under_dependencies(kind):
     """Every feature comes with what it depends on, except where a QEMU model documents otherwise."""
     requires = feature_table().requires
@@ -159,7 +183,7 @@ def test_features_are_closed_under_dependencies(kind):
         features = set(entry["features"])
         unmet = sorted(name for name in features if not requires.get(name, frozenset()) <= features)
         assert unmet == entry.get("unmet_dependencies", []), entry["key"]
-    assert kind == "qemu" or not any("unmet_dependencies" in entry for entry in entries(kind))
+    assert kind_of(kind) == "qemu" or not any("unmet_dependencies" in entry for entry in entries(kind))
 
 
 @pytest.mark.parametrize("kind", ["evc", "psabi"])
@@ -174,13 +198,13 @@ def test_evc_and_psabi_require_only_cpu_features(kind):
         assert "os" not in kinds.values(), entry["key"]
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_left_out_features_are_not_required(kind):
     for entry in entries(kind):
         assert not {i["feature"] for i in entry.get("left_out", [])} & set(entry["features"]), entry["key"]
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_parents_exist_in_the_same_file_with_the_same_vendor(kind):
     by_key = {entry["key"]: entry for entry in entries(kind)}
     for entry in entries(kind):
@@ -189,7 +213,7 @@ def test_parents_exist_in_the_same_file_with_the_same_vendor(kind):
             assert by_key[entry["parent"]]["vendor"] == entry["vendor"], entry["key"]
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_child_keeps_its_parents_features_except_documented_removals(kind):
     by_key = {entry["key"]: entry for entry in entries(kind)}
     for entry in entries(kind):
@@ -208,7 +232,7 @@ def test_evc_modes_and_psabi_levels_are_strict_supersets(kind):
             assert set(by_key[entry["parent"]]["features"]) < set(entry["features"]), entry["key"]
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_levels_increase_along_parent_links(kind):
     by_key = {entry["key"]: entry for entry in entries(kind)}
     for entry in entries(kind):
@@ -216,7 +240,7 @@ def test_levels_increase_along_parent_links(kind):
             assert by_key[entry["parent"]]["level"] < entry["level"], entry["key"]
 
 
-@pytest.mark.parametrize("kind", baselines.KINDS)
+@pytest.mark.parametrize("kind", FILES)
 def test_levels_are_unique_among_what_one_cpu_can_match(kind):
     """One level per vendor, vendor-neutral baselines included, so 'highest' is never a tie."""
     for vendor in {entry["vendor"] for entry in entries(kind)}:
@@ -246,8 +270,9 @@ def test_psabi_levels_are_the_documented_lists():
     assert by_key["x86-64-v4"] - by_key["x86-64-v3"] == {"avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"}
 
 
-def test_qemu_models_have_versioned_names_and_version_parents():
-    by_key = {e["key"]: e for e in entries("qemu")}
+@pytest.mark.parametrize("version", QEMU_VERSIONS)
+def test_qemu_models_have_versioned_names_and_version_parents(version):
+    by_key = {e["key"]: e for e in entries(f"qemu-{version}")}
     for key, entry in by_key.items():
         assert entry["qemu_name"] == key
         base, version = key.rsplit("-v", 1)
@@ -255,21 +280,47 @@ def test_qemu_models_have_versioned_names_and_version_parents():
         assert entry["parent"] == expected, key
 
 
-def test_qemu_msr_features_are_not_cpuid_features():
-    libvirt_cpuid = feature_table().by_vocabulary["libvirt"]
-    for entry in entries("qemu"):
-        assert not set(entry["msr_features"]) & set(libvirt_cpuid), entry["key"]
+@pytest.mark.parametrize("version", QEMU_VERSIONS)
+def test_qemu_msr_features_and_other_properties_are_not_cpuid_features(version):
+    qemu_cpuid = feature_table().by_vocabulary["qemu"]
+    for entry in entries(f"qemu-{version}"):
+        assert not set(entry["msr_features"]) & set(qemu_cpuid), entry["key"]
+        assert not set(entry["other_properties"]) & set(qemu_cpuid), entry["key"]
+        assert all(qemu_cpuid[p].leaf >> 8 == 0x400000 for p in entry["paravirt"] if p in qemu_cpuid), entry["key"]
+
+
+@pytest.mark.parametrize("version", QEMU_VERSIONS)
+def test_qemu_kvm_view_follows_qemus_kvm_defaults(version):
+    """Under KVM named models lose svm (and with it every 0x8000000A bit), monitor and acpi, and gain x2apic."""
+    for entry in entries(f"qemu-{version}"):
+        features = set(entry["features"])
+        assert not features & {"svm", "monitor", "acpi", "npt", "nrip_save"}, entry["key"]
+        assert {"x2apic", "hypervisor"} <= features, entry["key"]
+        assert entry["cpuid"]["phys_bits"] == (40 if "lm" in features else 36 if {"pae", "pse36"} & features else 32)
+
+
+def test_qemu_tables_have_qemus_own_definitions_not_libvirts():
+    """The facts libvirt's cpu_map got wrong (issue 8), as QEMU 7.2 and 10.0 define them."""
+    for version in ("7.2", "10.0"):
+        by_key = {e["key"]: set(e["features"]) for e in entries(f"qemu-{version}")}
+        assert {"abm", "f16c", "rdrand", "xsaveopt"} <= by_key["Haswell-v1"] & by_key["Broadwell-v1"]
+        assert "xsaveopt" in by_key["SandyBridge-v1"] & by_key["IvyBridge-v1"]
+        assert "pclmulqdq" in by_key["Westmere-v1"]
+        assert "pku" in by_key["Skylake-Server-v1"]
+        assert all("topoext" in by_key[k] for k in by_key if k.startswith("EPYC"))
+        assert "svm" not in by_key["qemu64-v1"]
 
 
 # --- the loader ------------------------------------------------------------------------
 
 
 def test_load_baselines_by_kind_and_all():
+    qemu = f"qemu-{baselines.qemu_selection().version}"
     for kind in baselines.KINDS:
         loaded = baselines.load_baselines(kind)
-        assert [b.key for b in loaded] == [e["key"] for e in entries(kind)]
+        assert [b.key for b in loaded] == [e["key"] for e in entries(qemu if kind == "qemu" else kind)]
         assert all(isinstance(b, Baseline) and b.kind == kind for b in loaded)
-    assert len(baselines.load_baselines()) == sum(len(entries(k)) for k in baselines.KINDS)
+    assert len(baselines.load_baselines()) == sum(len(entries(k)) for k in ("evc", "psabi", qemu))
     assert len(set(baselines.load_baselines())) == len(baselines.load_baselines())  # hashable, distinct
 
 
@@ -371,21 +422,40 @@ def libvirt_model(name: str) -> frozenset[str]:
     return frozenset(data)
 
 
-@pytest.mark.parametrize("key", [e["key"] for e in entries("qemu")])
-def test_qemu_model_features_equal_libvirts_model_file(key):
-    entry = {e["key"]: e for e in entries("qemu")}[key]
+def libvirt_view(entry: dict) -> tuple[set[str], set[str]]:
+    """(CPUID features in canonical names, MSR feature names) of the libvirt model of a table entry."""
     data = libvirt_model(entry["libvirt_name"])
     where = libvirt_feature_locations()
     libvirt_names = feature_table().by_vocabulary["libvirt"]
-    cpuid = {libvirt_names[name].name for name in data if where[name] == "cpuid"}
-    assert sorted(cpuid) == entry["features"]
-    assert sorted(name for name in data if where[name] == "msr") == entry["msr_features"]
-    for alias in entry.get("libvirt_aliases", []):
-        assert libvirt_model(alias) == data, alias
+    return ({libvirt_names[name].name for name in data if where[name] == "cpuid"},
+            {name for name in data if where[name] == "msr"})
+
+
+#: What libvirt's map gives a model that QEMU's KVM view does not: QEMU's KVM defaults turn off
+#: svm, with it every 0x8000000A bit (QEMU feature_dependencies), and monitor.
+KVM_TURNS_OFF = {"svm", "monitor"} | {f.name for f in feature_table().by_location[(0x8000000A, 0, "edx")]}
+#: libvirt's own errors: features libvirt gives a model that QEMU 10.0 never defined for it.
+LIBVIRT_ONLY = {"Opteron_G2-v1": {"rdtscp"}}
+
+
+@pytest.mark.parametrize("key", [e["key"] for e in entries(QEMU)])
+def test_libvirts_stale_map_differs_from_qemu_only_by_missing_features_and_kvm_defaults(key):
+    """libvirt's cpu_map is a second-hand copy: it may lack what QEMU defines (abm, f16c, rdrand,
+    xsaveopt on Haswell ...) and keeps what QEMU turns off under KVM, nothing else. Its vmx-*
+    MSR features QEMU clears with vmx (feature_dependencies) where the model has no vmx."""
+    entry = {e["key"]: e for e in entries(QEMU)}[key]
+    if key in NOT_IN_LIBVIRT_11_3:
+        assert not (reference(CPU_MAP) / f"x86_{entry['libvirt_name']}.xml").exists()
+        return
+    cpuid, msr = libvirt_view(entry)
+    assert cpuid - set(entry["features"]) - KVM_TURNS_OFF == LIBVIRT_ONLY.get(key, set()), key
+    if "vmx" not in entry["features"]:
+        msr = {name for name in msr if not name.startswith("vmx-")}
+    assert msr <= set(entry["msr_features"]) | set(entry["other_properties"]), key
 
 
 def test_every_qemu_model_in_libvirts_map_is_listed():
     models = {p.name[4:-4] for p in reference(CPU_MAP).glob("x86_*.xml")} - {"features", "vendors"}
-    listed = {name for e in entries("qemu") for name in (e["libvirt_name"], *e.get("libvirt_aliases", []))}
-    assert models - listed == NOT_QEMU_MODELS
-    assert listed <= models
+    listed = {name for e in entries(QEMU) for name in (e["libvirt_name"], *e.get("libvirt_aliases", []))}
+    assert models - listed <= NOT_QEMU_MODELS | NOT_IN_QEMU_10_0
+    assert NOT_QEMU_MODELS <= models - listed

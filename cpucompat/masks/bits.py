@@ -206,7 +206,7 @@ def choose_model(plan: MaskPlan, vocabulary: str,
         if not baseline.fits_vendor(plan.vm_vendor) or ("lm" in kept and "lm" not in baseline.features):
             continue
         name = spell(baseline)
-        missing = baseline.features - kept
+        missing = baseline.required - kept  # what KVM emulates needs no disabling
         if not name or any(not table.by_name[n].name_in(vocabulary) for n in missing):
             continue
         beyond = baseline.features - plan.target_features
@@ -223,5 +223,5 @@ def satisfied_models(plan: MaskPlan) -> list[Baseline]:
     The first is ``baselines.highest_satisfied(plan.kept, plan.vm_vendor, "qemu")``.
     """
     kept = plan.kept
-    found = [b for b in load_baselines("qemu") if b.fits_vendor(plan.vm_vendor) and b.features <= kept]
+    found = [b for b in load_baselines("qemu") if b.fits_vendor(plan.vm_vendor) and b.required <= kept]
     return sorted(found, key=lambda b: (b.level, b.vendor is not None), reverse=True)

@@ -178,10 +178,11 @@ def model_problems(vm: Decoded, plan, model_name: str, removed: frozenset[str], 
     all of it should be on the targets (when no model is, the comments must say so)."""
     model = baselines.get(model_name)  # a QEMU model cpucompat knows
     found = []
-    beyond = model.features - target_features - exempt(model.features)
+    # what KVM emulates (x2apic, hypervisor ...) every guest gets anyway: only ``required`` counts
+    beyond = model.required - target_features - exempt(model.required)
     if beyond and "features some target lacks" not in notes:
         found.append(f"model {model_name} has features the targets lack, unannounced: {sorted(beyond)}")
-    offered = model.features - removed
+    offered = model.required - removed
     foreign = offered - (vm.features - set(plan.hidden))
     if foreign:
         found.append(f"model {model_name} offers features the masked VM does not keep: {sorted(foreign)}")

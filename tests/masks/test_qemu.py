@@ -84,7 +84,11 @@ FIXTURE_PAIRS = tuple(p for p in PAIRS if p.source == "max" and "," not in p.tar
 
 
 def needs_boot(cpu: str) -> bool:
-    return not regenerate.fixture_path(cpu.split(",")[0]).is_file() or "," in cpu
+    path = regenerate.fixture_path(cpu.split(",")[0])
+    if not path.is_file() or "," in cpu:
+        return True
+    # a fixture recorded under another QEMU release is not what this QEMU's TCG gives
+    return harness.available() and harness.qemu_release(regenerate.recorded(path)[0]) != harness.qemu_release()
 
 
 @functools.cache
@@ -187,7 +191,9 @@ def test_enforce_with_a_named_base_trips_on_what_tcg_cannot_emulate(probe_kernel
         harness.probe(cpu)
     assert "TCG doesn't support requested features" in caught.value.stderr
     dropped = {item.name for item in harness.parse_unsupported(caught.value.stderr)}
-    assert dropped == {"spec-ctrl"} == set(tcg_dropped("Nehalem-v2"))
+    assert dropped == harness.tcg_unavailable("Nehalem-v2")  # what this QEMU's TCG lacks
+    if harness.qemu_release() == (7, 2):
+        assert dropped == {"spec-ctrl"} == set(tcg_dropped("Nehalem-v2"))
 
     lenient = harness.probe(cpu.removesuffix(",enforce"))
     assert {item.name for item in lenient.unsupported} == dropped

@@ -17,6 +17,7 @@ seconds and answer with a retry in bare mode.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import shutil
@@ -144,6 +145,41 @@ def qemu_release(version: str | None = None) -> tuple[int, int]:
     if not match:
         raise ProbeError(f"cannot read a QEMU version from {version!r}")
     return int(match.group(1)), int(match.group(2))
+
+
+def _qmp(*requests: dict, accel: str = "tcg") -> list:
+    """The replies of a QEMU without a guest (``-machine none``) to QMP requests, in order."""
+    lines = [{"execute": "qmp_capabilities"}, *requests, {"execute": "quit"}]
+    out = subprocess.run([QEMU, "-machine", "none", "-accel", accel, "-nodefaults", "-nographic", "-qmp", "stdio"],
+                         input="".join(json.dumps(line) + "\n" for line in lines), capture_output=True,
+                         text=True, timeout=60).stdout
+    replies = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    returns = [reply["return"] for reply in replies if "return" in reply]
+    if len(returns) != len(lines):
+        raise ProbeError(f"QMP {requests}: {out.strip()}")
+    return returns[1:-1]
+
+
+@lru_cache(maxsize=None)
+def qmp_expansion(model: str, accel: str = "tcg") -> dict:
+    """``query-cpu-model-expansion`` type full of one model: its properties as this QEMU sets them."""
+    request = {"execute": "query-cpu-model-expansion", "arguments": {"type": "full", "model": {"name": model}}}
+    return _qmp(request, accel=accel)[0]["model"]["props"]
+
+
+@lru_cache(maxsize=None)
+def _cpu_definitions() -> tuple[dict, ...]:
+    return tuple(_qmp({"execute": "query-cpu-definitions"})[0])
+
+
+def tcg_unavailable(model: str) -> frozenset[str]:
+    """What this QEMU's TCG cannot give a model (QEMU names), as QEMU itself says: the
+    ``unavailable-features`` of ``query-cpu-definitions`` under ``-accel tcg``. ``enforce``
+    refuses exactly these; without it TCG drops them with a warning."""
+    for definition in _cpu_definitions():
+        if definition["name"] == model:
+            return frozenset(definition.get("unavailable-features", ()))
+    raise ProbeError(f"QEMU {qemu_version()} has no CPU model {model}")
 
 
 @lru_cache(maxsize=None)
