@@ -18,6 +18,7 @@ clear message (exit 2) and CSV still works.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -195,13 +196,16 @@ def read_csv(path: str) -> Fleet:
     with open_regular(path) as handle:
         check_table_size(path, os.fstat(handle.fileno()).st_size)
         try:
-            frame = pd.read_csv(handle, dtype={"host": str}, keep_default_na=False, na_values=[""],
-                                encoding="utf-8")
+            with warnings.catch_warnings():  # a row longer than the header: an error, not an index
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                frame = pd.read_csv(handle, dtype={"host": str}, keep_default_na=False, na_values=[""],
+                                    encoding="utf-8", index_col=False)
             frame["host"] = frame["host"].fillna("")
             return from_frame(frame, path)
         except InputError:
             raise
-        except (ValueError, TypeError, OverflowError, KeyError, pd.errors.ParserError) as error:
+        except (ValueError, TypeError, OverflowError, KeyError, pd.errors.ParserError,
+                pd.errors.ParserWarning) as error:
             raise InputError(path, f"cannot read CSV table: {_first_line(error)}") from None
 
 

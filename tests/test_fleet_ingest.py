@@ -146,3 +146,12 @@ def test_control_characters_of_table_host_names_never_reach_the_terminal(tmp_pat
     result = runner.invoke(app, ["fleet", table, "--min-hosts", "50%"])
     assert result.exit_code == 0, result.stderr
     assert "\x1b" not in result.stdout and "e.g. a\\x1b[2J\\x0ab" in result.stdout
+
+
+def test_a_csv_row_longer_than_its_header_is_an_error_not_an_index(tmp_path):
+    table = tmp_path / "wide.csv"
+    table.write_text("host,vendor,sse2\na,AuthenticAMD,True\n" + "b," * 20000 + "c\n")
+    start = time.perf_counter()
+    result = runner.invoke(app, ["fleet", str(table), "--json"])
+    assert result.exit_code == 2 and "cannot read CSV table" in result.stderr
+    assert time.perf_counter() - start < 5
