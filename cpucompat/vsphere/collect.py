@@ -62,7 +62,13 @@ def plain(value):
 
 
 def retrieve(si, properties: dict[str, list[str]] = PROPERTIES, page: int = PAGE) -> Inventory:
-    """The whole inventory below the root folder in one paged property retrieval."""
+    """The whole inventory below the root folder in one paged property retrieval.
+
+    The requests are pyVmomi's own (``SerializeRequest``, on its session); the answers, which
+    are ``ObjectContent`` XML exactly as ``govc object.save`` writes it, are parsed with
+    ElementTree (``saved.plain``) rather than pyVmomi's pure-Python deserializer, which takes
+    most of the time of a large retrieval.
+    """
     from pyVmomi import vim, vmodl
 
     content = si.RetrieveContent()
@@ -79,15 +85,69 @@ def retrieve(si, properties: dict[str, list[str]] = PROPERTIES, page: int = PAGE
         collector = content.propertyCollector
         options = vmodl.query.PropertyCollector.RetrieveOptions(maxObjects=page)
         objects: list[Obj] = []
-        result = collector.RetrievePropertiesEx([spec], options)
-        while result is not None:
-            for item in result.objects:
-                props = {p.name: plain(p.val) for p in item.propSet or []}
-                objects.append(Obj(item.obj._wsdlName, item.obj._moId, props))
-            result = collector.ContinueRetrievePropertiesEx(result.token) if result.token else None
+        token = _call(si, collector, "RetrievePropertiesEx", ([spec], options), objects)
+        while token:
+            token = _call(si, collector, "ContinueRetrievePropertiesEx", (token,), objects)
     finally:
         view.Destroy()
     return Inventory("vcenter", objects)
+
+
+def _call(si, collector, method: str, args: tuple, objects: list[Obj]) -> str | None:
+    """One PropertyCollector call; its objects appended, its continuation token returned."""
+    import gzip
+    import zlib
+
+    from .connect import VSphereError
+    from .saved import _local, parse_xml, plain
+
+    stub = si._stub
+    info = type(collector)._GetMethodInfo(method)
+    body = stub.SerializeRequest(collector, info, args)
+    headers = {"Cookie": stub.cookie, "SOAPAction": stub.versionId,
+               "Content-Type": "text/xml; charset=UTF-8", "Accept-Encoding": "gzip, deflate"}
+    conn = stub.GetConnection()
+    try:
+        conn.request("POST", stub.path, body, headers)
+        response = conn.getresponse()
+        data = response.read()
+        encoding = (response.getheader("Content-Encoding") or "identity").lower()
+    except Exception:
+        conn.close()
+        stub.DropConnections()
+        raise
+    stub.ReturnConnection(conn)
+    if encoding == "gzip":
+        data = gzip.decompress(data)
+    elif encoding == "deflate":
+        data = zlib.decompress(data)
+    try:
+        root = parse_xml(data)
+    except Exception as error:
+        raise VSphereError(f"vCenter answered {method} with something that is not XML ({error})") from None
+    fault = next((e for e in root.iter() if _local(e.tag) == "faultstring"), None)
+    if response.status != 200 or fault is not None:
+        raise VSphereError(f"vCenter refused {method}: {fault.text if fault is not None else response.status}")
+    token = None
+    returnval = next((e for e in root.iter() if _local(e.tag) == "returnval"), None)
+    for child in returnval if returnval is not None else ():
+        name = _local(child.tag)
+        if name == "token":
+            token = child.text
+        elif name == "objects":
+            ref, props = None, {}
+            for part in child:
+                kind = _local(part.tag)
+                if kind == "obj":
+                    ref = (part.attrib.get("type"), (part.text or "").strip())
+                elif kind == "propSet":
+                    key = next((_local(e.tag) == "name" and e.text for e in part if _local(e.tag) == "name"), None)
+                    val = next((e for e in part if _local(e.tag) == "val"), None)
+                    if key:
+                        props[key] = plain(val) if val is not None else None
+            if ref and ref[0]:
+                objects.append(Obj(ref[0], ref[1], props))
+    return token
 
 
 def _vim_type(wsdl: str):

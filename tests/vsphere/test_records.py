@@ -111,3 +111,16 @@ def test_mixes_with_linux_hosts(saved_records):
     assert "sse4_2" in json.dumps(document)
     result = runner.invoke(app, ["decode", str(host)])
     assert result.exit_code == 0 and "vsphere-host" in result.stdout
+
+
+def test_fleet_reads_host_records(saved_records):
+    host = str(saved_records / "hosts" / f"{HOST}.json")
+    result = runner.invoke(app, ["fleet", host, host, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["hosts"] == 2 and "avx2" in json.loads(result.stdout)["features"]
+
+
+def test_decode_json_marks_the_vsphere_origin(saved_records):
+    result = runner.invoke(app, ["decode", str(saved_records / "vms" / "vcenter.json"), "--json"])
+    assert result.exit_code == 0, result.output
+    assert "vsphere-vm" in result.stdout
