@@ -210,3 +210,16 @@ def test_qemu64_runs_on_an_intel_host_and_haswell_on_a_haswell():
             result = runner.invoke(app, ["compare", "--qemu-model", model, str(haswell), "--json",
                                          "--qemu-version", version])
             assert result.exit_code == 0, (version, model, result.stdout)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_baseline_names_sandybridge_only_with_xsaveopt(version):
+    """QEMU's SandyBridge has xsaveopt (libvirt's stale map had not): libvirt's Core-i7-2600 dump
+    without XSAVEOPT gets Westmere, the one with it SandyBridge."""
+    names = {}
+    for cpu in ("Core-i7-2600", "Core-i7-2600-xsaveopt"):
+        dump = reference("libvirt", "cputestdata", f"x86_64-cpuid-{cpu}.xml")
+        assert ("xsaveopt" in decoded(dump).features) == (cpu == "Core-i7-2600")
+        result = runner.invoke(app, ["baseline", str(dump), "--json", "--qemu-version", version])
+        names[cpu] = json.loads(result.stdout)["qemu_model"]
+    assert names == {"Core-i7-2600": "SandyBridge-v1", "Core-i7-2600-xsaveopt": "Westmere-v1"}
