@@ -39,7 +39,7 @@ def main() -> int:
     binary = subprocess.run([str(REPO / "scripts" / "build-vcsim.sh")], capture_output=True, text=True,
                             check=True).stdout.split()[-1]
     started = time.perf_counter()
-    sim = Vcsim(Path(binary), "-cluster", "0", "-host", str(args.hosts), "-vm", str(args.vms_per_host))
+    sim = Vcsim(Path(binary), "-cluster", "0", "-host", str(args.hosts), "-vm", str(args.vms_per_host), timeout=1800)
     print(f"vcsim: {args.hosts} hosts x {args.vms_per_host} VMs up in {time.perf_counter() - started:.1f} s",
           file=sys.stderr)
     try:

@@ -103,17 +103,29 @@ def vmotion_check(
     from_save: Annotated[str | None, FROM_SAVE] = None,
     records_dir: Annotated[str | None, typer.Option("--records", help="A folder `vsphere collect -o` wrote.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    html: Annotated[str | None, typer.Option("--html", help="Also write the vMotion map (one self-contained "
+                                                             "HTML page, one map per VM) to this file.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --html file.")] = False,
 ) -> None:
     """Can each VM move to each target host with vMotion? Every blocker with what to change.
     Exit 0 all can move, 1 some cannot, 2 bad input."""
     from .vmotion import check, select
 
+    if html:
+        from ..output import refuse_existing
+
+        refuse_existing(html, force)
     hosts, records = load(server, user, password_file, insecure, ca_file, from_save, records_dir or None)
     chosen = select(records, vms, "VM", cluster)
     targets = select(hosts, to, "host", cluster)
     moves = check(chosen, targets, hosts)
     document = {"vms": [v["name"] for v in chosen], "hosts": [t["name"] for t in targets],
                 "moves": [m.as_json() for m in moves]}
+    if html:
+        from ..output import write_text
+        from .vmap import render
+
+        write_text(html, render(document, chosen), force=force)
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:

@@ -42,10 +42,10 @@ def vcsim_binary() -> Path:
 class Vcsim:
     """One running vcsim: ``port``, ``url``, ``si()`` (a pyVmomi connection), ``stop()``."""
 
-    def __init__(self, binary: Path, *args: str) -> None:
+    def __init__(self, binary: Path, *args: str, timeout: float = 60) -> None:
         self.process = subprocess.Popen([str(binary), "-listen", "127.0.0.1:0", *args], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + timeout
         line = ""
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.process.stdout], [], [], 1)
