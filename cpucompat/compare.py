@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from . import baselines as named
+from .cpuid_fields import xsave_component_names, xsave_components
 from .cluster import LEVELLED_FIELDS, Policy, host_only_left_out, usable_features
 from .decode import Decoded
 from .features import feature_table
@@ -56,25 +57,49 @@ class Verdict:
     missing: list[str]
     lower: dict[str, tuple[int, int]]
     vendor_mismatch: tuple[str, str] | None
+    missing_xsave: list[str] = field(default_factory=list)
     host_only: list[str] = field(default_factory=list)  # information: no guest sees them
     emulated: list[str] = field(default_factory=list)  # information: KVM offers them on every host
 
     @property
     def compatible(self) -> bool:
-        return not (self.missing or self.lower or self.vendor_mismatch)
+        return not (self.missing or self.lower or self.missing_xsave or self.vendor_mismatch)
 
 
 def lower_scalars(source: dict, target: dict) -> dict[str, tuple[int, int]]:
-    """Scalar limits the target has lower than the source: {field: (source, target)}."""
+    """Numeric limits the target has lower than the source: {field: (source, target)}."""
     lower = {}
     for name in LEVELLED_FIELDS:
         mine, theirs = source.get(name), target.get(name)
         if mine is not None and theirs is not None and theirs < mine:
             lower[name] = (mine, theirs)
-    mine, theirs = source.get("xcr0_supported"), target.get("xcr0_supported")
-    if mine is not None and theirs is not None and mine & ~theirs:
-        lower["xcr0_supported"] = (mine, theirs)
     return lower
+
+
+#: The fields that hold XSAVE state components as bit sets (XCR0-managed and IA32_XSS-managed).
+XSAVE_SET_FIELDS = ("xcr0_supported", "xss_supported")
+
+
+def missing_xsave_components(source: dict, target: dict,
+                              usable: frozenset[str] | None = None) -> list[str]:
+    """XSAVE state components the source offers and the target lacks, by name (``avx(2)``).
+
+    CPUID.(EAX=0xD,ECX=0/1) report *sets* of components, not quantities: a target with more
+    components can still lack one the VM uses, so they are compared bit by bit. Only components
+    whose owning feature the VM may use count (``usable``, when given): the state of a feature
+    the VM does not see (Intel PT, HWP, HDC) is not the VM's to lose.
+    """
+    names = xsave_components()
+    missing = []
+    for field_name in XSAVE_SET_FIELDS:
+        mine, theirs = source.get(field_name), target.get(field_name)
+        if mine is None or theirs is None:
+            continue
+        lost = mine & ~theirs
+        if usable is not None:  # keep only the state of features the VM may use
+            lost &= sum(1 << i for i, row in names.items() if row["feature"] in usable)
+        missing += xsave_component_names(lost)
+    return missing
 
 
 def compare(source: Source, target: Decoded, policy: Policy = Policy()) -> Verdict:
@@ -87,6 +112,7 @@ def compare(source: Source, target: Decoded, policy: Policy = Policy()) -> Verdi
         missing=sorted(source.features - target.features - policy.never_blocking()),
         lower=lower_scalars(source.fields, target.fields),
         vendor_mismatch=mismatch,
+        missing_xsave=missing_xsave_components(source.fields, target.fields, source.features),
         host_only=sorted(source.host_only - target.features),
         emulated=sorted((source.features - target.features) & policy.never_blocking()),
     )
@@ -105,6 +131,7 @@ def verdict_json(verdict: Verdict) -> dict:
         "verdict": "compatible" if verdict.compatible else "incompatible",
         "missing": [feature_names(n) for n in verdict.missing],
         "lower": {k: {"source": s, "target": t} for k, (s, t) in verdict.lower.items()},
+        "missing_xsave_components": verdict.missing_xsave,
         "host_only": verdict.host_only,
         "emulated": verdict.emulated,
         "vendor_mismatch": None if verdict.vendor_mismatch is None

@@ -71,3 +71,41 @@ def test_usage_errors_exit_2():
     assert runner.invoke(app, ["compare", fixture]).exit_code == 2
     bad = runner.invoke(app, ["compare", "--evc", "intel-skylak", fixture])
     assert bad.exit_code == 2 and "intel-skylake" in bad.stderr
+
+
+def _variant(tmp_path, name, old, new):
+    fixture = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
+    text = fixture.read_text()
+    assert text.count(old) == 2, "both CPUs of the fixture carry the line"
+    path = tmp_path / name
+    path.write_text(text.replace(old, new))
+    return path
+
+
+def test_xsave_components_compare_as_sets_by_name(tmp_path):
+    """0x207 (x87 sse avx pkru) against 0xe7 (x87 sse avx + AVX-512 state): the second is the
+    larger number and still lacks pkru, which this VM may use (it has pku)."""
+    source = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
+    target = _variant(tmp_path, "no-pkru.txt", "0x0000000d 0x00: eax=0x00000207", "0x0000000d 0x00: eax=0x000000e7")
+    result = runner.invoke(app, ["compare", str(source), str(target), "--json"])
+    verdict = json.loads(result.stdout)["targets"][0]
+    assert result.exit_code == 1
+    assert verdict["missing_xsave_components"] == ["pkru(9)"]
+    assert "xcr0_supported" not in verdict["lower"]
+    text = runner.invoke(app, ["compare", str(source), str(target)]).stdout
+    assert "missing XSAVE components: pkru(9)" in text
+    # the other way round: the AVX-512 components belong to features this VM never had
+    back = json.loads(runner.invoke(app, ["compare", str(target), str(source), "--json"]).stdout)
+    assert back["targets"][0]["missing_xsave_components"] == []
+
+
+def test_leaves_print_in_hex(tmp_path):
+    source = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
+    target = _variant(tmp_path, "low-xlevel.txt", "0x80000000 0x00: eax=0x80000022", "0x80000000 0x00: eax=0x80000008")
+    text = runner.invoke(app, ["compare", str(source), str(target)]).stdout
+    assert "lower max_extended_leaf: 0x80000022 -> 0x80000008" in text
+    assert "2147483" not in text
+    decoded = runner.invoke(app, ["decode", str(source)]).stdout
+    assert "max_extended_leaf:    0x80000022" in decoded and "2147483" not in decoded
+    mask = runner.invoke(app, ["mask", str(source), "--target", str(target), "--format", "qemu"]).stdout
+    assert "lower max_extended_leaf to 0x80000008" in mask and "2147483" not in mask
