@@ -91,8 +91,9 @@ def cpu_blockers(vm: dict, target: dict, cache: dict) -> list[Blocker]:
         parts.append("target lacks " + ", ".join(verdict.missing))
     if verdict.vendor_mismatch:
         parts.append("vendor {} vs {}".format(*verdict.vendor_mismatch))
-    if verdict.missing_xsave:
-        parts.append("XSAVE components " + ", ".join(verdict.missing_xsave))
+    missing_xsave = getattr(verdict, "missing_xsave", [])  # XSAVE components: newer compare.Verdict
+    if missing_xsave:
+        parts.append("XSAVE components " + ", ".join(missing_xsave))
     for name, (mine, theirs) in verdict.lower.items():
         parts.append(f"{name}: target {theirs} < VM {mine}")
     return [Blocker("cpu", target["name"], "; ".join(parts) or "CPU not compatible")]
