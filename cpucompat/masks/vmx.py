@@ -1,40 +1,70 @@
-"""VMware per-VM CPUID masks in the .vmx: ``cpuid.<leaf>[.<subleaf>].<reg> = "----:...:----"``.
+"""VMware's legacy per-VM CPUID masks in the .vmx: ``cpuid.<leaf>.<reg> = "----:...:----"``.
 
-Each value has 32 characters in groups of 4, bit 31 first. ``0`` and ``1`` override the bit,
-``-`` leaves VMware's default alone ("Ones and zeroes override the default settings, bit by
-bit"; it is not an AND mask). Leaf and subleaf are hex without ``0x``; leaves that take a
-subleaf (7, 0xD, ...) are always written with it. VMware looks up ``<key>.amd`` first on AMD
-hosts, so for an AMD (or Hygon) VM every line is written in both forms.
+The vSphere API reference (``VirtualMachineCpuIdInfoSpec``) says that as of API 5.1 FeatureMask
+(``featMask.vm.cpuid.<NAME>``, ``--format featmask``) is the method for hardware version 9 and
+later, and these CpuIdInfo bit strings (VMware KB 1993) only for hardware version 8 and older.
 
-What it writes: every hidden feature's bit as ``0``; hidden XSAVE components in leaf 0xD
-(subleaf 0 EAX/EDX for XCR0, subleaf 1 ECX/EDX for IA32_XSS); a lowered max basic or extended
+Each value has 32 characters, bit 31 first. ``0`` and ``1`` override the bit, ``-`` leaves
+VMware's default alone ("Ones and zeroes override the default settings, bit by bit"; it is not
+an AND mask). Leaves are hex without ``0x``. Only syntax with evidence is written: plain leaves
+in groups of four separated by ``:`` (the KB 1993 form), and leaf 7 as ``cpuid.7.<reg>`` with
+no subleaf and no colons, the one real-world leaf-7 line found anywhere being
+``cpuid.7.ebx = "-------------0------------------"``. No evidence was found that ESXi reads a
+subleaf key (``cpuid.7.0.ebx``, ``cpuid.7.1.eax``, ``cpuid.d.1.eax``), so features in other
+subleaves (7.1, 0xD.1 ...) and XSAVE components cannot be hidden in this form: the output says
+so in a comment and points to featmask. VMware looks up ``<key>.amd`` first on AMD hosts, so for
+an AMD (or Hygon) VM every line is written in both forms.
+
+What it writes: every expressible hidden feature's bit as ``0``; a lowered max basic or extended
 leaf as the exact value of leaf 0 / 0x80000000 EAX; lowered physical address bits as
-0x80000008 EAX[7:0]. These keys are VMware's legacy per-VM masks (hardware version 8 and
-older); for newer hardware see ``--format featmask``.
+0x80000008 EAX[7:0].
 """
 
 from __future__ import annotations
 
-from ..cpuid_fields import vendor_families
-from .bits import forced_bits, has_subleaf, header
+from ..cpuid_fields import vendor_families, xsave_component_names
+from ..features import feature_table
+from .bits import commented, forced_bits, has_subleaf, header
 
 KEEP = "-"
 
+#: Subleaf leaves with evidence of a legacy key: leaf 7 subleaf 0, written without the subleaf.
+EVIDENCED_SUBLEAVES = frozenset({(0x7, 0)})
 
-def key(leaf: int, subleaf: int, register: str) -> str:
-    if has_subleaf(leaf):
-        return f"cpuid.{leaf:x}.{subleaf:x}.{register}"
+
+def key(leaf: int, subleaf: int, register: str) -> str | None:
+    """The legacy key of a register, or None where no key form has evidence."""
+    if has_subleaf(leaf) and (leaf, subleaf) not in EVIDENCED_SUBLEAVES:
+        return None
     return f"cpuid.{leaf:x}.{register}"
+
+
+def unexpressed_features(plan) -> frozenset[str]:
+    """Hidden features this form cannot hide: those in subleaves without an evidenced key."""
+    table = feature_table()
+    return frozenset(name for name in plan.hidden
+                     if key(table.by_name[name].leaf, table.by_name[name].subleaf, "eax") is None)
 
 
 def render(plan, options) -> str:
     amd = vendor_families().get(plan.vm_vendor) == "amd"
     lines = header(plan)
+    unexpressed = sorted(unexpressed_features(plan))
+    notes = []
+    if unexpressed:
+        notes.append("cannot be hidden in the legacy cpuid.<leaf>.<reg> form (no evidence that ESXi reads a "
+                     "subleaf key): " + " ".join(unexpressed) + "; use --format featmask (hardware version 9 and later)")
+    if plan.xsave_hidden:
+        notes.append("XSAVE state components " + ", ".join(xsave_component_names(plan.xsave_hidden))
+                     + " cannot be hidden in this form either (leaf 0xD has subleaves)")
+    lines += commented(notes)
     if amd:
         lines.append("# AMD CPU: VMware reads the .amd form of a key first, so both forms are given")
     for (leaf, subleaf, register), forced in forced_bits(plan).items():
-        value = forced.string(KEEP, ":")
         name = key(leaf, subleaf, register)
+        if name is None:
+            continue
+        value = forced.string(KEEP, "" if has_subleaf(leaf) else ":")
         lines.append(f'{name} = "{value}"')
         if amd:
             lines.append(f'{name}.amd = "{value}"')
