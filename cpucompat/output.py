@@ -71,6 +71,14 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None], fo
     target = Path(path)
     refuse_existing(target, force)
     remove_stale_temps(target)
+    installed = _install_handlers()
+    try:
+        _write_into_place(target, write, force)
+    finally:
+        _restore_handlers(installed)
+
+
+def _write_into_place(target: Path, write: Callable[[str], None], force: bool) -> None:
     temp = _create_temp(target)
     try:
         write(temp)
@@ -87,7 +95,6 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None], fo
 
 def _create_temp(target: Path) -> str:
     """An empty temporary file beside ``target``, registered for removal on signals."""
-    _install_handlers()
     for n in range(1000):
         name = f".{target.name}{TEMP_MARK}{os.getpid()}" + (f".{n}" if n else "")
         temp = str(target.parent / name)
@@ -179,7 +186,7 @@ def _on_signal(signum, frame) -> None:
     """Remove temporary files, then end the way the signal would have."""
     _remove_temps()
     previous = _previous.get(signum)
-    if callable(previous):
+    if callable(previous):  # Python's own SIGINT handler: KeyboardInterrupt, "Aborted!"
         previous(signum, frame)
         return
     signal.signal(signum, signal.SIG_DFL)
@@ -189,17 +196,26 @@ def _on_signal(signum, frame) -> None:
 _previous: dict[int, object] = {}
 
 
-def _install_handlers() -> None:
-    """Signal handlers that remove temporary files (main thread only; once)."""
+def _install_handlers() -> bool:
+    """Signal handlers that remove temporary files while one exists (main thread only)."""
     if _previous or threading.current_thread() is not threading.main_thread():
-        return
+        return False
     for signum in _CLEANUP_SIGNALS:
         current = signal.getsignal(signum)
-        if current == signal.SIG_IGN:
+        if current in (signal.SIG_IGN, None):
             continue
         with contextlib.suppress(OSError, ValueError):
-            _previous[signum] = current if callable(current) and current is not signal.default_int_handler else None
             signal.signal(signum, _on_signal)
+            _previous[signum] = current
+    return True
+
+
+def _restore_handlers(installed: bool) -> None:
+    if installed:
+        for signum, handler in list(_previous.items()):
+            with contextlib.suppress(OSError, ValueError, TypeError):
+                signal.signal(signum, handler)
+        _previous.clear()
 
 
 def _write_synced(temp: str, text: str) -> None:

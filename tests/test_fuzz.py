@@ -156,15 +156,17 @@ def _json(data: bytearray, rng: random.Random) -> bytes:
         for key, value in items:
             slots.append((node, key))
             collect(value)
-    collect(document)
-    if not slots:
-        return bytes(data)
-    node, key = rng.choice(slots)
-    node[key] = rng.choice(JSON_VALUES) if rng.random() < 0.9 else json.loads("[" * 5000 + "]" * 5000)
+    deep = "\u0000deep"
     try:
-        return json.dumps(document).encode("utf-8", "surrogatepass")
+        collect(document)
+        if not slots:
+            return bytes(data)
+        node, key = rng.choice(slots)
+        node[key] = rng.choice(JSON_VALUES) if rng.random() < 0.9 else deep
+        text = json.dumps(document)
     except (ValueError, RecursionError):
         return bytes(data)
+    return text.replace(json.dumps(deep), "[" * 5000 + "]" * 5000).encode("utf-8", "surrogatepass")
 
 
 _MUTATORS = (_flip, _cut, _repeat, _insert, _truncate, _number, _lines, _json, _json)
