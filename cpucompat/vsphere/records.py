@@ -147,7 +147,7 @@ def device_record(device: dict, inv: Inventory) -> dict | None:
         port = backing.get("port") if isinstance(backing.get("port"), dict) else None
         if port and port.get("portgroupKey"):
             network = inv.name_of(f"DistributedVirtualPortgroup:{port['portgroupKey']}") or port["portgroupKey"]
-        return {"kind": "nic", "label": label, "network": network}
+        return {"kind": "nic", "label": label, "network": network, "connected": connected}
     kind = _KINDS.get(dtype)
     if kind is None:
         return None

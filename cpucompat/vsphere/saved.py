@@ -10,6 +10,7 @@ managed object reference (``"T:moid"``), one with children a dict (repeated chil
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from xml.etree import ElementTree
 from xml.etree.ElementTree import Element
@@ -18,6 +19,8 @@ from ..errors import InputError
 from .inventory import Inventory, Obj
 
 MAX_FILE = 64 * 1024 * 1024
+_TYPE = re.compile(r"[A-Z][A-Za-z0-9]{1,80}")
+_MOID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,200}")
 
 
 _LOCAL: dict[str, str] = {}
@@ -85,6 +88,9 @@ def read_object(path: Path) -> Obj:
     obj = root.find("obj")
     if _local(root.tag) != "ObjectContent" or obj is None or not obj.attrib.get("type") or not (obj.text or "").strip():
         raise InputError(str(path), "not a govc object.save file: expected <ObjectContent> with <obj type=...>")
+    if not _TYPE.fullmatch(obj.attrib["type"]) or not _MOID.fullmatch(obj.text.strip()):
+        raise InputError(str(path), f"unknown object {obj.attrib['type']!r}:{obj.text.strip()!r}: expected a vSphere "
+                                    "managed object type and id (HostSystem host-14)")
     props = {}
     for prop in root.findall("propSet"):
         name, val = prop.find("name"), prop.find("val")

@@ -140,7 +140,11 @@ def check_move(vm: dict, target: dict, hosts: dict[str, dict], cache: dict | Non
         add(Blocker("cpu-affinity", vm["name"], "CPU affinity set to CPUs " + ",".join(map(str, vm["cpu_affinity"]))))
     target_networks = set(target.get("networks") or [])
     internal = set((source or {}).get("networks_without_uplinks") or []) | set(target.get("networks_without_uplinks") or [])
-    for network in vm.get("networks") or []:
+    nics = [d for d in vm.get("devices") or [] if d["kind"] == "nic"]
+    # vCenter checks the networks of the currently connected adapters (a disconnected one only warns)
+    used = sorted({d["network"] for d in nics if d.get("connected") and d.get("network")}) if nics \
+        else vm.get("networks") or []
+    for network in used:
         if network not in target_networks:
             add(Blocker("port-group", network, f"port group {network!r} does not exist on {target['name']}"))
         elif network in internal:

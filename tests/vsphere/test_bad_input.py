@@ -93,6 +93,9 @@ def _save_copy(tmp_path):
     ("<Something/>", "not a govc object.save file"),
     ("<ObjectContent><obj type=\"VirtualMachine\">vm-1</obj><propSet><val>x</val></propSet></ObjectContent>",
      "without <name>"),
+    ("<ObjectContent><obj type=\"no such/type\">vm-1</obj></ObjectContent>", "unknown object"),
+    ('<!DOCTYPE x [<!ENTITY a "aaaa">]><ObjectContent><obj type="VirtualMachine">&a;</obj></ObjectContent>',
+     "DOCTYPE"),
 ])
 def test_broken_save_folder(tmp_path, damage, expect):
     folder = _save_copy(tmp_path)
@@ -111,3 +114,17 @@ def test_save_folder_without_hosts(tmp_path):
 
 def test_one_source_only(tmp_path):
     fails(tmp_path, expect="exactly one of")
+
+
+def test_existing_output_kept_without_force(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep").write_text("mine")
+    save = str(reference("vsphere", "govc-sddc"))
+    result = runner.invoke(app, ["vsphere", "collect", "--from-save", save, "-o", str(out)])
+    assert result.exit_code == 2 and "--force" in result.stderr
+    assert [p.name for p in out.iterdir()] == ["keep"]
+    result = runner.invoke(app, ["vsphere", "collect", "--from-save", save, "-o", str(out), "--force"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["hosts", "vms"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]

@@ -124,3 +124,14 @@ def test_decode_json_marks_the_vsphere_origin(saved_records):
     result = runner.invoke(app, ["decode", str(saved_records / "vms" / "vcenter.json"), "--json"])
     assert result.exit_code == 0, result.output
     assert "vsphere-vm" in result.stdout
+
+
+def test_paged_retrieval_is_the_same(sddc_vcsim):
+    """maxObjects=2: RetrievePropertiesEx then ContinueRetrievePropertiesEx until no token."""
+    from cpucompat.vsphere.collect import retrieve
+
+    si = sddc_vcsim.si()
+    whole, paged = retrieve(si, page=1000), retrieve(si, page=2)
+    assert len(whole.objects) == len(paged.objects) > 30
+    assert sorted((o.ref, json.dumps(o.props, sort_keys=True)) for o in whole.objects) == \
+        sorted((o.ref, json.dumps(o.props, sort_keys=True)) for o in paged.objects)

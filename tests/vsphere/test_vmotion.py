@@ -234,3 +234,84 @@ def test_html_map(scenario, tmp_path):
     console = [line for line in (run.stderr + dom.stderr).splitlines() if "CONSOLE" in line or "Uncaught" in line]
     assert not console, console
     print(f"map screenshot: {shot}")
+
+
+@pytest.fixture(scope="module")
+def sddc(tmp_path_factory):
+    """The real VMC host and NSX-Edge-0 as records, and a second host that is the same host."""
+    out = tmp_path_factory.mktemp("sddc") / "records"
+    result = runner.invoke(app, ["vsphere", "collect", "--from-save", str(reference("vsphere", "govc-sddc")), "-o", str(out)])
+    assert result.exit_code == 0
+    host = json.loads((out / "hosts" / "10.2.32.4.json").read_text())
+    vm = json.loads((out / "vms" / "NSX-Edge-0.json").read_text())
+    return host, vm
+
+
+def judged(host, vm, other_changes=None, vm_changes=None):
+    from cpucompat.vsphere.vmotion import check
+
+    other = json.loads(json.dumps(host))
+    other.update(name="twin", moid="host-2", **(other_changes or {}))
+    vm = dict(json.loads(json.dumps(vm)), **(vm_changes or {}))
+    (move,) = check([vm], [other], [host, other])
+    return {b.check: b for b in move.blockers}, move
+
+
+def test_the_same_host_twice_can_take_every_vm(sddc):
+    blockers, move = judged(*sddc)
+    assert not blockers and move.can_move
+
+
+def test_rdm_lun_not_visible_on_target(sddc):
+    host, vm = sddc
+    rdm = {"kind": "disk", "label": "Hard disk 2", "connected": False, "file": "[vsanDatastore] x/rdm.vmdk",
+           "datastore": "vsanDatastore", "rdm": {"lun_uuid": "0200000000abcdef", "device": "/vmfs/devices/x",
+                                                 "mode": "physicalMode"}}
+    blockers, _ = judged(host, vm, vm_changes={"devices": vm["devices"] + [rdm]})
+    assert list(blockers) == ["rdm"] and "visible to both hosts" in blockers["rdm"].remedy
+    blockers, _ = judged(host, vm, {"scsi_luns": host["scsi_luns"] + ["0200000000abcdef"]},
+                         {"devices": vm["devices"] + [rdm]})
+    assert not blockers
+
+
+def test_iso_on_storage_the_target_cannot_reach(sddc):
+    host, vm = sddc
+    iso = {"kind": "cdrom", "label": "CD/DVD drive 1", "connected": True, "backing": "image",
+           "file": "[local-iso] os.iso", "datastore": "local-iso"}
+    blockers, _ = judged(host, vm, vm_changes={"devices": vm["devices"] + [iso]})
+    assert list(blockers) == ["media-image"] and "Disconnect CD/DVD drive 1" in blockers["media-image"].remedy
+    blockers, _ = judged(host, vm, vm_changes={"devices": vm["devices"] + [dict(iso, connected=False)]})
+    assert not blockers
+
+
+def test_network_without_uplinks(sddc):
+    host, vm = sddc
+    blockers, _ = judged(host, vm, {"networks_without_uplinks": ["mgmt-ls"]})
+    assert list(blockers) == ["no-uplink"] and "VMOnVirtualIntranet" in blockers["no-uplink"].remedy
+
+
+def test_swap_space_on_the_target(sddc):
+    host, vm = sddc
+    full = {name: dict(ds, free=1024 * 1024) for name, ds in host["datastores"].items()}
+    blockers, _ = judged(host, vm, {"datastores": full}, {"memory_reservation_mb": 0})
+    assert list(blockers) == ["swap"] and "swap file" in blockers["swap"].remedy
+    blockers, _ = judged(host, vm, {"datastores": full})  # memory fully reserved: no swap file
+    assert not blockers
+
+
+def test_port_group_names_compare_exactly(sddc):
+    host, vm = sddc
+    renamed = [n.upper() if n == "mgmt-ls" else n for n in host["networks"]]
+    blockers, _ = judged(host, vm, {"networks": renamed})
+    assert list(blockers) == ["port-group"] and blockers["port-group"].what == "mgmt-ls"
+
+
+def test_powered_off_vm_needs_no_cpu(sddc):
+    host, vm = sddc
+    no_avx2 = {k: v for k, v in host["feature_capability"].items() if k.lower() != "cpuid.avx2"}
+    no_avx2["cpuid.avx2"] = "0"
+    blockers, _ = judged(host, vm, {"feature_capability": no_avx2})
+    assert list(blockers) == ["cpu"] and "avx2" in blockers["cpu"].detail
+    blockers, move = judged(host, vm, {"feature_capability": no_avx2},
+                            {"feature_requirement": {}, "power_state": "poweredOff"})
+    assert not blockers and "powered off" in move.notes[0]
