@@ -5,7 +5,7 @@ feature names (``SSE41``, ``LAHF64``, ``AVX512F``; the ``vmware`` column of feat
 seen second-hand in ``vmware-vmx``); ``Val:0`` requires the feature absent. VMware knows far
 fewer names than CPUID has bits, and offers no featMask for leaf limits, address width or XSAVE
 components; all of those are listed in a comment: ``--format vmx`` writes them bit by bit
-(legacy ``cpuid.<leaf>.<reg>`` masks).
+(legacy ``cpuid.<leaf>.<reg>`` masks), except what lives in CPUID subleaves.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from .bits import Unexpressed, commented, header, split_by_name, unexpressed_not
 
 WORDS = Unexpressed(
     what="featMask",
-    features="featMask has no VMware name for these hidden features; use --format vmx for them:",
+    features="featMask has no VMware name for these hidden features; --format vmx (hardware version 8 and "
+             "older) can hide those outside CPUID subleaves:",
     lower="use --format vmx",
     xsave="use --format vmx",
 )
