@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # Run the README's two commands in a fresh, minimal Debian root (root only):
 #   scripts/fresh-debian.sh SUITE        SUITE: bookworm (Debian 12) or trixie (Debian 13)
-# Builds the root with debootstrap (cached as a tarball in $CPUCOMPAT_CACHE, default
+# Builds the root with debootstrap (cached as a tarball in $CPUCOMPAT_FRESH_CACHE, default
 # /var/cache/cpucompat, so a rerun only unpacks it), reaches Debian's packages and PyPI the way
 # this machine does (its apt mirror, apt and pip configuration, CA certificates, proxy and PIP_*
 # variables), copies the checkout in (git's files, with ../shared beside it), then in a chroot:
 #   1. scripts/setup.sh as a user, before anything is installed: must name python3-venv;
 #   2. scripts/test.sh as root;  3. scripts/demo.sh as root;  4. scripts/demo.sh as a user.
 # Prints PASS or FAIL per step and a summary; exits 1 when a step failed. Each step's output is
-# kept in $CPUCOMPAT_FRESH_LOGS (default /var/tmp/cpucompat-fresh-SUITE-logs).
+# kept in $CPUCOMPAT_FRESH_LOGS (default /var/tmp/cpucompat-fresh-SUITE-logs);
+# CPUCOMPAT_FRESH_KEEP=1 keeps the root itself (unmounted) for a look.
 # CPUCOMPAT_* variables (CPUCOMPAT_REQUIRE_QEMU, ...) pass through to the steps.
 set -euo pipefail
 
@@ -21,7 +22,7 @@ esac
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 shared=$(cd "$repo/.." && pwd)/shared
-cache=${CPUCOMPAT_CACHE:-/var/cache/cpucompat}
+cache=${CPUCOMPAT_FRESH_CACHE:-/var/cache/cpucompat}
 logs=${CPUCOMPAT_FRESH_LOGS:-/var/tmp/cpucompat-fresh-$suite-logs}
 step_timeout=${CPUCOMPAT_FRESH_TIMEOUT:-1800}
 arch=$(dpkg --print-architecture)
@@ -69,6 +70,8 @@ cleanup() {
     done
     if grep -q " $work/" /proc/self/mounts; then
         say "warning: something is still mounted under $work; left it there"
+    elif [ "${CPUCOMPAT_FRESH_KEEP:-0}" = 1 ]; then
+        say "kept the root for a look: $root (remove $work when done)"
     else
         rm -rf --one-file-system "$work" || say "warning: could not remove all of $work"
     fi
@@ -153,6 +156,10 @@ mnt() { # mnt TARGET MOUNT-ARGS...
     mount "${@:2}" "$1"
     mounted+=("$1")
 }
+# The root is a mount point of its own, as / is on a machine (unshare --propagation and
+# libvirtd's private mount namespace need that), and private, so nothing mounted in it leaks out.
+mnt "$root" --bind "$root"
+mount --make-rprivate "$root"
 mnt "$root/proc" -t proc proc
 mnt "$root/sys" -t sysfs sysfs
 mnt "$root/dev" --bind /dev
