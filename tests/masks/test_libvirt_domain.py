@@ -63,7 +63,7 @@ SYSROOT_ENV = "CPUCOMPAT_LIBVIRTD_ROOT"
 #: Seconds libvirtd may take to open its socket (it probes QEMU's capabilities first).
 START_SECONDS = 60
 #: Seconds a domain may take from `virsh create` to powering off.
-RUN_SECONDS = 30
+RUN_SECONDS = 120  # a TCG boot takes ~1 s alone; a loaded 2-core machine has taken over 30 s
 
 LIBVIRTD_CONF = """\
 unix_sock_rw_perms = "0700"
