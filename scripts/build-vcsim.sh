@@ -19,7 +19,7 @@ if [ ! -x "$bin" ]; then
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
     cp "$src" "$tmp/main.go"
-    (cd "$tmp" && GO111MODULE=off GOPATH=$gocode GOPROXY=off GOFLAGS= GOCACHE="$cache/go-build" \
+    (cd "$tmp" && CGO_ENABLED=0 GO111MODULE=off GOPATH=$gocode GOPROXY=off GOFLAGS= GOCACHE="$cache/go-build" \
         go build -o "$tmp/vcsim" main.go) >&2
     mv -f "$tmp/vcsim" "$bin"
 fi
