@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def __getattr__(name: str):  # lazy: `import cpucompat` stays cheap for the host agent
     if name == "read_dump":
-        from .parsers import read_dump
+        from .formats.reader import read_dump
 
         return read_dump
     if name == "decode":
@@ -17,7 +17,7 @@ def __getattr__(name: str):  # lazy: `import cpucompat` stays cheap for the host
 
         return decode
     if name == "feature_table":
-        from .features import feature_table
+        from .knowledge.features import feature_table
 
         return feature_table
     raise AttributeError(name)

@@ -80,13 +80,13 @@ def decode(
 ) -> None:
     """Decode a CPUID dump into vendor, signature, fields and named features."""
     from .decode import decode as decode_dump, to_json
-    from .parsers import read_dump
+    from .formats.reader import read_dump
 
     document = to_json(decode_dump(read_dump(input)), names.value, per_cpu)
     if as_json:
         emit_json(document)
     else:
-        from .render import print_decoded
+        from .views.text import print_decoded
 
         print_decoded(document)
     for warning in document["warnings"]:
@@ -120,7 +120,7 @@ ACCEL_OPTION = typer.Option("--accel", help="QEMU models as a guest gets them un
 
 def _use_qemu(version: str | None, accel: Accel, say: bool = True):
     """Select the QEMU table; say which on stderr (text mode, where QEMU models are used)."""
-    from .baselines import select_qemu
+    from .knowledge.baselines import select_qemu
 
     selection = select_qemu(version, accel.value)
     if say:
@@ -137,7 +137,7 @@ ALL_BITS_OPTION = typer.Option("--all-bits", help="Judge every CPUID bit: host-o
 def _decode_all(inputs: list[str], kvm: bool = False):
     """Decode every input; each input's warnings (degraded input, per-CPU differences) go to stderr."""
     from .decode import decode as decode_dump, kvm_view
-    from .parsers import read_dump
+    from .formats.reader import read_dump
 
     dumps = [read_dump(path) for path in inputs]
     hosts = [decode_dump(kvm_view(d) if kvm else d) for d in dumps]
@@ -173,8 +173,8 @@ def baseline(
 ) -> None:
     """The features every host can offer a VM, levelled fields, named modes and weakest links."""
     from .cluster import Policy, cluster_baseline
-    from .render import print_baseline
-    from .report import baseline_json
+    from .views.text import print_baseline
+    from .views.baseline import baseline_json
 
     selection = _use_qemu(qemu_version, accel, not as_json)
     result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor, all_bits))
@@ -199,7 +199,7 @@ def compare(
     """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible."""
     from .cluster import Policy
     from .compare import compare as verdict_for, source_from_baseline, source_from_host, verdict_json
-    from .render import print_verdicts
+    from .views.text import print_verdicts
 
     paths = [p for p in [source, *(targets or [])] if p]
     named_source = evc or qemu_model
@@ -229,9 +229,9 @@ app.add_typer(evc_app, name="evc")
 @_handle_errors
 def evc_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False) -> None:
     """Every EVC mode cpucompat knows, by vendor and level."""
-    from .baselines import load_baselines
-    from .render import print_mode_list
-    from .report import baseline_summary
+    from .knowledge.baselines import load_baselines
+    from .views.text import print_mode_list
+    from .views.baseline import baseline_summary
 
     document = [baseline_summary(b) for b in load_baselines("evc")]
     emit_json(document) if as_json else print_mode_list(document)
@@ -245,9 +245,9 @@ def evc_show(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
 ) -> None:
     """One EVC mode: its features and what it adds over its parent."""
-    from .baselines import get
-    from .render import print_mode_detail
-    from .report import baseline_detail
+    from .knowledge.baselines import get
+    from .views.text import print_mode_detail
+    from .views.baseline import baseline_detail
 
     document = baseline_detail(get(mode), names.value)
     emit_json(document) if as_json else print_mode_detail(document)
@@ -262,8 +262,8 @@ def evc_check(
 ) -> None:
     """The highest EVC mode each host supports, the cluster's mode, and why not the next one."""
     from .cluster import Policy
-    from .render import print_evc_check
-    from .report import evc_check_document
+    from .views.text import print_evc_check
+    from .views.baseline import evc_check_document
 
     document = evc_check_document(_decode_all(inputs), Policy(all_bits=all_bits))
     emit_json(document) if as_json else print_evc_check(document)
@@ -358,11 +358,11 @@ def fleet_analyse(
 ) -> None:
     """Baseline, compatibility classes and feature coverage of a fleet, and what-ifs."""
     from .cluster import Policy
-    from .fleet import analyse, parse_share
-    from .fleet_ingest import ingest
-    from .fleet_io import check_output, write_table
-    from .fleet_render import ingest_progress, print_fleet
-    from .fleet_report import fleet_json
+    from .fleet.analysis import analyse, parse_share
+    from .fleet.ingest import ingest
+    from .fleet.tables import check_output, write_table
+    from .views.fleet_text import ingest_progress, print_fleet
+    from .fleet.report import fleet_json
 
     share = parse_share(min_hosts)  # usage errors before a long ingest
     if output:
@@ -389,8 +389,8 @@ def fleet_synth(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
 ) -> None:
     """A synthetic fleet from real dumps with random BIOS masks and feature losses (for benchmarks and tests)."""
-    from .fleet_io import check_output, write_table
-    from .fleet_synth import synthesize
+    from .fleet.tables import check_output, write_table
+    from .fleet.synth import synthesize
 
     check_output(output, force)
     write_table(synthesize(_decode_all(sources), hosts, seed), output, force)
@@ -398,7 +398,7 @@ def fleet_synth(
 
 
 # vSphere (cpucompat/vsphere/cli.py): `vsphere collect`, `vsphere apply-evc`, `vmotion check`.
-from .vsphere.cli import vmotion_app, vsphere_app  # noqa: E402
+from .vsphere.cli import vmotion_app, vsphere_app
 
 app.add_typer(vsphere_app, name="vsphere")
 app.add_typer(vmotion_app, name="vmotion")

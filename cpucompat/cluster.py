@@ -20,10 +20,10 @@ import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from . import baselines as named
+from .knowledge import baselines as named
 from .decode import Decoded
 from .errors import CpuCompatError
-from .features import feature_table
+from .knowledge.features import feature_table
 
 #: Scalar fields levelled to the lowest value among hosts (a VM must not see more).
 LEVELLED_FIELDS = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits", "virt_addr_bits")

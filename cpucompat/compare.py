@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import baselines as named
+from .knowledge import baselines as named
 from .cpuid_fields import xsave_component_names, xsave_components
 from .cluster import LEVELLED_FIELDS, Policy, host_only_left_out, usable_features
 from .decode import Decoded
-from .features import feature_table
+from .knowledge.features import feature_table
 
 #: The vendor-facing vocabularies a missing feature is reported in.
 REPORTED_VOCABULARIES = ("linux", "qemu", "libvirt", "vmware", "xen")

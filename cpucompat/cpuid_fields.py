@@ -12,7 +12,7 @@ import csv
 from dataclasses import dataclass
 from functools import cache
 
-from .datafiles import data_file
+from .knowledge.tables import data_file
 from .dump import CpuLeaves
 
 HYPERVISOR_BASE = 0x40000000

@@ -28,7 +28,7 @@ from . import cpuid_fields as cf
 from .cpulist import format_cpu_list
 from .dump import CpuLeaves, Dump, KernelCpu
 from .errors import InputError
-from .features import feature_table
+from .knowledge.features import feature_table
 from .text import printable
 
 #: Leaf ranges (inclusive) that only one vendor family defines.

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from . import baselines as named
+from .knowledge import baselines as named
 from .cluster import Policy, esxi_view, usable_features
-from .datafiles import baselines_dir, data_file
+from .knowledge.tables import baselines_dir, data_file
 from .decode import Decoded
-from .features import feature_table
+from .knowledge.features import feature_table
 
 #: Finding id whose effect is "every feature in a basic leaf >= 4 is hidden".
 MAXVAL_FINDING = "limit-cpuid-maxval"

@@ -39,11 +39,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cpucompat import fleet as F  # noqa: E402
-from cpucompat.features import feature_table  # noqa: E402
-from cpucompat.fleet_io import read_table  # noqa: E402
-from cpucompat.fleet_synth import write_fingerprints  # noqa: E402
-from cpucompat.parsers import read_dump  # noqa: E402
+from cpucompat.fleet import analysis as F
+from cpucompat.knowledge.features import feature_table
+from cpucompat.fleet.tables import read_table
+from cpucompat.fleet.synth import write_fingerprints
+from cpucompat.formats.reader import read_dump
 
 FIXTURE = REPO / "tests" / "data" / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
 INSTLATX64 = REPO.parent / "shared" / "reference" / "dumps" / "instlatx64"

@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cpucompat.features import feature_table  # noqa: E402
+from cpucompat.knowledge.features import feature_table
 
 
 def models(folder: Path) -> dict[str, ET.Element]:

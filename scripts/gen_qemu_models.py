@@ -33,7 +33,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cpucompat.features import feature_table  # noqa: E402
+from cpucompat.knowledge.features import feature_table
 
 #: QEMU's KVM defaults for named models (target/i386/kvm/kvm-cpu.c kvm_default_props, the
 #: same list in QEMU 7.2 and 10.x), as the in-kernel irqchip of pc/q35 machines leaves them.

@@ -13,8 +13,8 @@ from cpucompat.cli import app
 from cpucompat.cluster import MixedVendors, Policy, cluster_baseline
 from cpucompat.compare import Source, compare
 from cpucompat.decode import decode
-from cpucompat.features import feature_table
-from cpucompat.parsers import read_dump
+from cpucompat.knowledge.features import feature_table
+from cpucompat.formats.reader import read_dump
 
 from .conftest import REFERENCE, TEST_DATA
 

@@ -10,9 +10,9 @@ import subprocess
 import pytest
 
 from cpucompat.decode import decode
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 from cpucompat.masks.consumers import known_names
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 
 from .conftest import REFERENCE
 

@@ -10,8 +10,8 @@ from typer.testing import CliRunner
 from cpucompat.cli import app
 from cpucompat.cluster import usable_features
 from cpucompat.decode import decode
-from cpucompat.features import feature_table
-from cpucompat.parsers import read_dump
+from cpucompat.knowledge.features import feature_table
+from cpucompat.formats.reader import read_dump
 
 from .conftest import REFERENCE, TEST_DATA
 

@@ -12,8 +12,8 @@ import pytest
 
 from cpucompat.decode import decode, to_json
 from cpucompat.dump import CpuLeaves, Dump
-from cpucompat.parsers import read_dump
-from cpucompat.parsers.cpuid_r import format_cpuid_r
+from cpucompat.formats.reader import read_dump
+from cpucompat.formats.cpuid_r import format_cpuid_r
 
 from .conftest import REFERENCE, TEST_DATA, reference
 
@@ -107,7 +107,7 @@ def _kernel_pairs():
 def test_decode_agrees_with_proc_cpuinfo(raw, proc, key):
     if not raw.exists():
         pytest.skip("../shared/reference not available")
-    from cpucompat.features import feature_table
+    from cpucompat.knowledge.features import feature_table
 
     linux_names = feature_table().by_vocabulary["linux"]
     result = decode(read_dump(raw))
@@ -189,7 +189,7 @@ def test_intel_echo_of_centaur_leaves_is_ignored():
     """Intel answers 0xC0000000.. with the highest basic leaf's data; those are not features."""
     dump = read_dump(reference("libvirt", "cputestdata", "x86_64-cpuid-Xeon-Platinum-8268.xml"))
     assert dump.cpus[0].get(0xC0000000) != (0, 0, 0, 0), "the echo is in the file"
-    from cpucompat.features import feature_table
+    from cpucompat.knowledge.features import feature_table
 
     centaur = {f.name for f in feature_table().features if f.leaf >= 0xC0000000}
     assert centaur and not centaur & decode(dump).features
@@ -261,7 +261,7 @@ def _cpuid_tool_cases():
 def test_feature_bits_agree_with_debian_cpuid_tool(path, tmp_path):
     if not path.exists():
         pytest.skip("../shared/reference not available")
-    from cpucompat.features import feature_table
+    from cpucompat.knowledge.features import feature_table
 
     cpu = read_dump(path).cpus[0]
     mapping = _bit_map(_skeleton(cpu), tmp_path)
@@ -290,7 +290,7 @@ def test_every_bit_debian_cpuid_names_has_a_feature_row(tmp_path):
     The skeleton is a real Intel dump's (Emerald Rapids); the tool is asked bit by bit, so a
     bit the tool knows and the table lacks (RAO-INT, leaf 7.1 EAX[3], once) fails here.
     """
-    from cpucompat.features import feature_table
+    from cpucompat.knowledge.features import feature_table
 
     path = reference("dumps", "instlatx64", "GenuineIntel00C06F2_EmeraldRapids_03_CPUID.txt")
     mapping = _bit_map(_skeleton(read_dump(path).cpus[0]), tmp_path)

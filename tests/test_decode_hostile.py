@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cpucompat.cli import app
 
-from .parsers import _samples
+from .formats import _samples
 
 runner = CliRunner()
 

@@ -7,9 +7,9 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat import fingerprint
+from cpucompat.formats import fingerprint_write as fingerprint
 from cpucompat.cli import app
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 
 from .conftest import EVC_INSTLATX64, REFERENCE, TEST_DATA
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat import fleet as F
-from cpucompat import fleet_ingest, fleet_io
+from cpucompat.fleet import analysis as F
+from cpucompat.fleet import ingest as fleet_ingest, tables as fleet_io
 from cpucompat.cli import app
 from cpucompat.decode import decode
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 
 from .conftest import TEST_DATA
 

@@ -30,7 +30,7 @@ from typer.testing import CliRunner
 from cpucompat.cli import app
 
 from .conftest import TEST_DATA
-from .parsers import _samples
+from .formats import _samples
 
 EXAMPLES = int(os.environ.get("CPUCOMPAT_FUZZ_EXAMPLES", "0") or 0)
 LONG = EXAMPLES > 0
@@ -47,9 +47,9 @@ def _tables() -> dict[str, bytes]:
     """A small fleet table as CSV and (when pyarrow is installed) Parquet, written by the library."""
     import tempfile
 
-    from cpucompat import fleet as F, fleet_io
+    from cpucompat.fleet import analysis as F, tables as fleet_io
     from cpucompat.decode import decode
-    from cpucompat.parsers import read_dump
+    from cpucompat.formats.reader import read_dump
 
     host = decode(read_dump(FIXTURE))
     fleet = F.from_decoded([dataclasses.replace(host, name=n, features=host.features - {f})

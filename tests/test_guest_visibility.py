@@ -7,10 +7,10 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from cpucompat.datafiles import data_file
+from cpucompat.knowledge.tables import data_file
 from cpucompat.decode import decode_cpu
 from cpucompat.errors import UnknownFeature
-from cpucompat.features import KVM_VISIBILITY, feature_table
+from cpucompat.knowledge.features import KVM_VISIBILITY, feature_table
 
 from .conftest import reference
 

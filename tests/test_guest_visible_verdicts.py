@@ -12,14 +12,14 @@ from functools import cache
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat import fleet
+from cpucompat.fleet import analysis as fleet
 from cpucompat.cli import app
 from cpucompat.cluster import Policy, cluster_baseline
 from cpucompat.compare import compare, source_from_baseline, source_from_host
 from cpucompat.decode import decode
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 from cpucompat.masks import plan_for_hosts
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 
 from .conftest import reference
 

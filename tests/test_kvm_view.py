@@ -6,10 +6,10 @@ import json
 
 from typer.testing import CliRunner
 
-from cpucompat import fingerprint
+from cpucompat.formats import fingerprint_write as fingerprint
 from cpucompat.cli import app
 from cpucompat.dump import CpuLeaves
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 
 from .conftest import TEST_DATA
 

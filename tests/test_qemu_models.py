@@ -13,12 +13,12 @@ from functools import cache
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat import baselines
+from cpucompat.knowledge import baselines
 from cpucompat.cli import app
 from cpucompat.decode import decode
 from cpucompat.errors import CpuCompatError
-from cpucompat.features import feature_table
-from cpucompat.parsers import read_dump
+from cpucompat.knowledge.features import feature_table
+from cpucompat.formats.reader import read_dump
 
 from .conftest import REPO, REQUIRE_QEMU_ENV, reference
 

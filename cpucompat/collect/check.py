@@ -57,7 +57,7 @@ def kvm_difference(collection: Collection, raw: frozenset[str]) -> tuple[list[st
     """(hidden, added) canonical feature names of KVM's supported CPUID against the raw CPUID."""
     from ..cpuid_fields import leaf_ranges
     from ..decode import cpu_features
-    from ..features import feature_table
+    from ..knowledge.features import feature_table
 
     if collection.kvm_supported is None:
         return None

@@ -24,7 +24,7 @@ FLAGS = {"--force": "force", "--check": "check", "--load-msr": "load_msr"}
 def run(output: str = STDOUT, cpus: str | None = None, force: bool = False, check: bool = False,
         load_msr: bool = False) -> None:
     """Collect this host; write the fingerprint (stdout, or ``output`` atomically) and/or the summary."""
-    from .. import fingerprint
+    from ..formats import fingerprint_write as fingerprint
     from ..output import refuse_existing, write_text
     from .collector import collect
 

@@ -18,7 +18,7 @@ from functools import cache
 from typing import NamedTuple
 
 from .. import cpuid_fields as cf
-from ..datafiles import data_file
+from ..knowledge.tables import data_file
 from ..dump import CpuLeaves
 from .leaves import ECX, EDX
 from ..cpulist import format_cpu_list

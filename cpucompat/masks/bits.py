@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..baselines import Baseline, load_baselines
+from ..knowledge.baselines import Baseline, load_baselines
 from ..cpuid_fields import xsave_components
 from ..dump import REGISTERS
-from ..features import Feature, feature_table
+from ..knowledge.features import Feature, feature_table
 from ..text import printable
 from .plan import MaskPlan, header_lines
 

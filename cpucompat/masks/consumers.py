@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 from functools import cache
 
-from ..datafiles import data_file
+from ..knowledge.tables import data_file
 
 
 @cache

@@ -22,10 +22,17 @@ from __future__ import annotations
 
 import json
 
-from ..features import feature_table
+from ..knowledge.features import feature_table
 from .consumers import known_names
-from .bits import (Unexpressed, choose_model, commented, header, split_by_name, unexpressed_notes,
-                   unowned_xsave)
+from .bits import (
+    Unexpressed,
+    choose_model,
+    commented,
+    header,
+    split_by_name,
+    unexpressed_notes,
+    unowned_xsave,
+)
 from .libvirt import MODELS as LIBVIRT_MODELS
 
 #: KubeVirt's default ``obsoleteCPUModels``: the node-labeller never marks them usable.

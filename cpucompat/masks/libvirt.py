@@ -42,10 +42,10 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
 
-from ..baselines import Baseline, load_baselines
-from ..datafiles import data_file
+from ..knowledge.baselines import Baseline, load_baselines
+from ..knowledge.tables import data_file
 from ..errors import CpuCompatError, UsageError
-from ..features import Feature, feature_table
+from ..knowledge.features import Feature, feature_table
 from .bits import unowned_xsave
 from .consumers import known_names
 from .plan import MaskPlan, header_lines

@@ -16,14 +16,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .. import baselines as named
+from ..knowledge import baselines as named
 from ..cluster import Policy, cluster_baseline, host_only_left_out, usable_features
 from ..compare import lower_scalars
 from ..cpuid_fields import xsave_component_names, xsave_components
 from ..decode import Decoded
 from ..dump import CpuLeaves
 from ..errors import CpuCompatError
-from ..features import feature_table
+from ..knowledge.features import feature_table
 
 #: Bits a hypervisor sets for every guest: never part of a mask.
 NEVER_HIDDEN = frozenset({"hypervisor"})

@@ -24,10 +24,17 @@ import hashlib
 import re
 
 from ..errors import UsageError
-from ..features import feature_table
+from ..knowledge.features import feature_table
 from .consumers import known_names
-from .bits import (Unexpressed, choose_model, commented, header, split_by_name, unexpressed_notes,
-                   unowned_xsave)
+from .bits import (
+    Unexpressed,
+    choose_model,
+    commented,
+    header,
+    split_by_name,
+    unexpressed_notes,
+    unowned_xsave,
+)
 
 #: Models Proxmox accepts as ``reported-model``: the keys of ``$cpu_vendor_list`` in
 #: proxmox/qemu-server src/PVE/QemuServer/CPUConfig.pm (0538c83).

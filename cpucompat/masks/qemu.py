@@ -23,7 +23,7 @@ what the accelerator has); with a named model under TCG it does (TCG lacks pcid,
 
 from __future__ import annotations
 
-from .. import baselines as named
+from ..knowledge import baselines as named
 from ..errors import UsageError
 from .bits import commented, header, split_by_name, unowned_xsave
 from .consumers import known_names

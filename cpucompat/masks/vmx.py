@@ -23,7 +23,7 @@ leaf as the exact value of leaf 0 / 0x80000000 EAX; lowered physical address bit
 from __future__ import annotations
 
 from ..cpuid_fields import vendor_families, xsave_component_names
-from ..features import feature_table
+from ..knowledge.features import feature_table
 from .bits import commented, forced_bits, has_subleaf, header
 
 KEEP = "-"

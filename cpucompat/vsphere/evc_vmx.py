@@ -17,7 +17,7 @@ MIN_HARDWARE_VERSION = 14
 
 def mode_for(evc: str | None, targets=None):
     """The EVC mode named, or the highest mode every target host offers."""
-    from .. import baselines as named
+    from ..knowledge import baselines as named
 
     if evc:
         mode = named.get(evc)

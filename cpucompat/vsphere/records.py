@@ -257,7 +257,7 @@ def _register(text: str) -> int:
 
 
 def _set_feature(cpu: CpuLeaves, name: str, on: bool) -> None:
-    from ..features import feature_table
+    from ..knowledge.features import feature_table
 
     feature = feature_table().by_name[name]
     key = (feature.leaf, feature.subleaf)

@@ -12,10 +12,10 @@ import pytest
 from cpucompat.collect.collector import collect
 from cpucompat.decode import decode
 from cpucompat.errors import UsageError
-from cpucompat.parsers import parse_text
-from cpucompat.datafiles import data_file
+from cpucompat.formats.reader import parse_text
+from cpucompat.knowledge.tables import data_file
 from cpucompat.dump import CpuLeaves
-from cpucompat.fingerprint import dumps
+from cpucompat.formats.fingerprint_write import dumps
 
 from .cpus import alder_lake_e, alder_lake_p, skylake_sp
 from .fakes import FakeCpuid, FakeMsr, make_root, sources

@@ -181,5 +181,5 @@ def test_collect_stays_light():
                           cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0
     imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if "|" in line}
-    assert not {"pandas", "cpuinfo", "pydantic", "cpucompat.features", "cpucompat.decode",
-                "cpucompat.parsers"} & imported
+    assert not {"pandas", "cpuinfo", "pydantic", "cpucompat.knowledge.features", "cpucompat.decode",
+                "cpucompat.formats.reader"} & imported

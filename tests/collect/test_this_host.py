@@ -18,9 +18,9 @@ from cpucompat.collect.check import kvm_difference
 from cpucompat.collect.collector import collect
 from cpucompat.collect.leaves import read_leaves
 from cpucompat.cpulist import parse_cpu_list
-from cpucompat.datafiles import data_file
+from cpucompat.knowledge.tables import data_file
 from cpucompat.decode import decode
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 
 pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64", "i686"),
                                 reason=f"collect reads x86 CPUID; this machine is {platform.machine()}")

@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from cpucompat import baselines
+from cpucompat.knowledge import baselines
 from cpucompat.cluster import Policy, usable_features
 from cpucompat.decode import Decoded, decode
 from cpucompat.dump import REGISTERS, CpuLeaves, Dump
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 from cpucompat.masks import plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 
 from ..conftest import REFERENCE, TEST_DATA
 

@@ -17,7 +17,7 @@ runner = CliRunner()
 
 
 def _fingerprint(tmp_path, hostname: str, edx7: str = "0x10000010") -> str:
-    from tests.parsers._samples import FINGERPRINT_DOC
+    from tests.formats._samples import FINGERPRINT_DOC
 
     doc = json.loads(json.dumps(FINGERPRINT_DOC))
     doc["host"]["hostname"] = hostname

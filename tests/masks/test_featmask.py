@@ -12,7 +12,7 @@ import re
 import pytest
 
 from cpucompat.decode import Decoded
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 from cpucompat.masks import plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 

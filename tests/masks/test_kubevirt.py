@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from cpucompat.cli import app
 from cpucompat.decode import Decoded
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 from cpucompat.masks import plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 

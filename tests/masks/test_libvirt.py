@@ -30,8 +30,8 @@ from pathlib import Path
 import pytest
 
 from cpucompat.errors import UsageError
-from cpucompat.baselines import load_baselines
-from cpucompat.features import feature_table
+from cpucompat.knowledge.baselines import load_baselines
+from cpucompat.knowledge.features import feature_table
 from cpucompat.masks import MaskOptions, MaskPlan, plan_for_hosts, render
 from cpucompat.masks import libvirt as libvirt_format
 from cpucompat.masks.plan import header_lines
@@ -279,7 +279,7 @@ def test_name_lists_are_in_the_installed_libvirt(libvirt_tools):
 
 
 def test_every_qemu_model_libvirt_9_0_names_is_a_baseline():
-    from cpucompat.baselines import load_baselines
+    from cpucompat.knowledge.baselines import load_baselines
 
     known = {b.libvirt_name for b in load_baselines("qemu")}
     # pentiumpro and the RHEL models are libvirt-only (no QEMU table has them); QEMU 7.1 removed
@@ -326,7 +326,7 @@ def test_custom_disables_what_libvirt_9_0_models_still_carry():
     """libvirt 9.0's Skylake-Client still has mpx (QEMU's has not; libvirt 11 marks it removed):
     a VM without mpx gets an explicit disable, or check='full' would refuse the domain
     ("missing features: mpx"). Every feature the guest sees is required, hypervisor included."""
-    from cpucompat.baselines import get
+    from cpucompat.knowledge.baselines import get
 
     model = get("Skylake-Client-v1")
     kept = frozenset((model.features | {"hypervisor"}) - {"mpx"})

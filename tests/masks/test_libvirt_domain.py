@@ -46,10 +46,10 @@ from pathlib import Path
 import pytest
 
 from cpucompat.decode import Decoded, decode
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 from cpucompat.masks import MaskOptions, plan_for_hosts, render
 from cpucompat.masks import libvirt as libvirt_format
-from cpucompat.parsers import parse_text
+from cpucompat.formats.reader import parse_text
 from tests.qemu_probe import harness
 
 from ..conftest import REQUIRE_QEMU_ENV, TEST_DATA

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cpucompat.decode import decode
 from cpucompat.masks import plan_for_baseline, plan_for_hosts
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 
 from ..conftest import TEST_DATA
 

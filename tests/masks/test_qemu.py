@@ -33,12 +33,12 @@ from typer.testing import CliRunner
 from cpucompat.cli import app
 from cpucompat.decode import Decoded, decode
 from cpucompat.errors import UsageError
-from cpucompat.features import feature_table
+from cpucompat.knowledge.features import feature_table
 from cpucompat.cluster import Policy
 from cpucompat.masks import MaskOptions, MaskPlan, plan_for_hosts, render
 from cpucompat.masks import qemu as qemu_format
 from cpucompat.masks.plan import header_lines
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 from tests.qemu_probe import harness, regenerate
 
 from ..conftest import require_qemu
@@ -281,7 +281,7 @@ def test_unknown_to_qemu_7_2_matches_the_installed_qemu(probe_kernel):
 
 def synthetic_plan(hidden=(), lower=None, xsave_hidden=0, vendor="GenuineIntel") -> MaskPlan:
     """A plan by hand: a qemu64 CPU with AVX2 and more, less ``hidden``."""
-    from cpucompat.baselines import get
+    from cpucompat.knowledge.baselines import get
 
     features = get("qemu64-v1").features | {"avx", "avx2", "xsave", "pku", "dtherm", *hidden}
     return MaskPlan(vm_name="vm1", vm_vendor=vendor, vm_features=features, vm_cpu=None,

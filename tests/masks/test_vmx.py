@@ -23,9 +23,22 @@ from cpucompat.masks import MaskOptions, plan_for_baseline, plan_for_hosts, rend
 from cpucompat.masks.plan import header_lines
 from cpucompat.masks.vmx import unexpressed_features
 
-from .conftest import (LEVELLED, TEST_DATA, ZEN3_KVM, apply_bits, comment_text, decode_cpu, decoded,
-                       exactness_problems, instlat, instlat_names, pair_failures, problems,
-                       same_vendor_targets, with_bits_cleared)
+from .conftest import (
+    LEVELLED,
+    TEST_DATA,
+    ZEN3_KVM,
+    apply_bits,
+    comment_text,
+    decode_cpu,
+    decoded,
+    exactness_problems,
+    instlat,
+    instlat_names,
+    pair_failures,
+    problems,
+    same_vendor_targets,
+    with_bits_cleared,
+)
 
 KEY = re.compile(r"cpuid\.([0-9a-f]+)(?:\.([0-9a-f]+))?\.(eax|ebx|ecx|edx)(\.amd)?")
 LINE = re.compile(r'\s*(\S+)\s*=\s*"([^"]*)"\s*')

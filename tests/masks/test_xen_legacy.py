@@ -16,8 +16,16 @@ from cpucompat.decode import Decoded
 from cpucompat.masks import plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 
-from .conftest import (apply_bits, bit_exact_checker, decode_cpu, exactness_problems, instlat, instlat_names,
-                       pair_failures, problems)
+from .conftest import (
+    apply_bits,
+    bit_exact_checker,
+    decode_cpu,
+    exactness_problems,
+    instlat,
+    instlat_names,
+    pair_failures,
+    problems,
+)
 
 ASSIGNMENT = re.compile(r"cpuid\s*=\s*(\[.*\])\s*", re.DOTALL)
 ENTRY = re.compile(r"(\w+)(?:,(\w+))?:(.*)")

@@ -30,7 +30,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from cpucompat.dump import REGISTERS, CpuLeaves, Dump
-from cpucompat.parsers import parse_text
+from cpucompat.formats.reader import parse_text
 
 HERE = Path(__file__).resolve().parent
 SOURCES = ("start.S", "probe.c", "probe.ld")

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from cpucompat.decode import decode
-from cpucompat.features import feature_table
-from cpucompat.parsers import parse_text, read_dump
+from cpucompat.knowledge.features import feature_table
+from cpucompat.formats.reader import parse_text, read_dump
 from tests.qemu_probe import harness, regenerate
 from tests.qemu_probe.harness import BitChange, ProbeError, QemuRejected
 

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from cpucompat.cli import app
 from cpucompat.decode import decode
 from cpucompat.evc import evc_check
-from cpucompat.parsers import read_dump
+from cpucompat.formats.reader import read_dump
 from tests.conftest import reference
 
 runner = CliRunner()

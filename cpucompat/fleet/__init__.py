@@ -1,0 +1,1 @@
+"""Fleet analysis: hosts x features as bit matrices, ingest, tables on disk, synthetic fleets."""

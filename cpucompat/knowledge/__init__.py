@@ -1,0 +1,1 @@
+"""What cpucompat knows, as data: the feature table, named baselines, the table loader."""
