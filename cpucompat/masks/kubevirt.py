@@ -20,7 +20,7 @@ leaf limits.
 
 from __future__ import annotations
 
-import json
+import yaml
 
 from ..knowledge.features import feature_table
 from .consumers import known_names
@@ -53,9 +53,10 @@ def _libvirt_spelling(baseline) -> str | None:
     return name if name in LIBVIRT_MODELS and name not in OBSOLETE_MODELS else None
 
 
-def _quoted(text: str) -> str:
-    """A YAML double-quoted scalar (JSON strings are valid YAML): ``486`` stays a string."""
-    return json.dumps(text)
+def _yaml(document: dict) -> list[str]:
+    """One YAML document's lines, written by PyYAML (strings such as ``486`` or ``true`` come out
+    quoted, so they stay strings)."""
+    return yaml.safe_dump(document, default_flow_style=False, sort_keys=False, width=1 << 16).splitlines()
 
 
 def render(plan, options) -> str:
@@ -77,18 +78,11 @@ def render(plan, options) -> str:
             notes.append(f"model {choice.name} has features some target lacks (no closer model fits): "
                          "the node-labeller will not mark such nodes as able to run it")
     lines = header(plan) + commented(notes)
-    lines += ["---", "# spec.domain.cpu (VirtualMachine: spec.template.spec.domain.cpu)", "cpu:"]
-    if choice is not None:
-        lines.append(f"  model: {_quoted(choice.name)}")
-    if disabled:
-        lines.append("  features:")
-        for name in sorted(disabled):
-            lines += [f"    - name: {_quoted(name)}", "      policy: disable"]
-    else:
-        lines.append("  features: []")
+    cpu = {"model": choice.name} if choice is not None else {}
+    cpu["features"] = [{"name": name, "policy": "disable"} for name in sorted(disabled)]
+    selector = {f"cpu-model.node.kubevirt.io/{choice.name}": "true"} if choice is not None else {}
+    lines += ["---", "# spec.domain.cpu (VirtualMachine: spec.template.spec.domain.cpu)"]
+    lines += _yaml({"cpu": cpu})
     lines += ["---", "# labels every target node must carry (set by KubeVirt's node-labeller)"]
-    if choice is not None:
-        lines += ["nodeSelector:", f"  {_quoted('cpu-model.node.kubevirt.io/' + choice.name)}: \"true\""]
-    else:
-        lines.append("nodeSelector: {}")
+    lines += _yaml({"nodeSelector": selector})
     return "\n".join(lines) + "\n"
