@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -42,14 +43,19 @@ REQUIRE_REFERENCE_ENV = "CPUCOMPAT_REQUIRE_REFERENCE"
 
 def reference(*parts: str) -> Path:
     """A path under ../shared/reference; skips the test cleanly when it is absent (fails where
-    REQUIRE_REFERENCE_ENV is set)."""
+    REQUIRE_REFERENCE_ENV is set). The one home of that rule."""
     path = REFERENCE.joinpath(*parts)
     if not path.exists():
-        message = f"../shared/reference not available ({path} is missing)"
-        if os.environ.get(REQUIRE_REFERENCE_ENV, "") not in ("", "0"):
-            pytest.fail(f"{message}, and {REQUIRE_REFERENCE_ENV} is set")
-        pytest.skip(message)
+        missing_reference(path)
     return path
+
+
+def missing_reference(path: Path = REFERENCE) -> NoReturn:
+    """Skip (or fail, where REQUIRE_REFERENCE_ENV is set) a test whose reference data is absent."""
+    message = f"../shared/reference not available ({path} is missing)"
+    if os.environ.get(REQUIRE_REFERENCE_ENV, "") not in ("", "0"):
+        pytest.fail(f"{message}, and {REQUIRE_REFERENCE_ENV} is set")
+    pytest.skip(message)
 
 
 #: Highest EVC mode of real server CPUs: InstLatx64 dumps, by file name.

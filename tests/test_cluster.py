@@ -17,6 +17,7 @@ from cpucompat.knowledge.features import feature_table
 from cpucompat.formats.reader import read_dump
 
 from .conftest import REFERENCE, TEST_DATA
+from tests.conftest import missing_reference
 
 runner = CliRunner()
 
@@ -65,7 +66,7 @@ def test_pair_baseline_is_closed_intersection_and_compatible_with_both(a, b):
 
 def test_there_are_many_pairs():
     if not _server_dumps():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     assert len(_pairs_of_one_vendor()) >= 60
 
 
@@ -93,7 +94,7 @@ def test_dependency_closure_removes_dependents():
 def test_mixed_vendors_raise_and_exit_2():
     intel = REFERENCE / "dumps" / "instlatx64" / "GenuineIntel00206A7_SandyBridge_CPUID.txt"
     if not intel.exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     amd = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
     with pytest.raises(MixedVendors):
         cluster_baseline([_decoded(intel), _decoded(amd)])
@@ -112,7 +113,7 @@ def test_baseline_json_shape_and_weakest_link():
              ("GenuineIntel00306F2_HaswellEP_00_CPUID.txt", "GenuineIntel0050654_SkylakeXeon_CPUID9.txt",
               "GenuineIntel0050657_CascadeLakeSP_CPUID1.txt")]
     if not dumps[0].exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     result = runner.invoke(app, ["baseline", *map(str, dumps), "--json", "--names", "qemu"])
     assert result.exit_code == 0, result.stderr
     document = json.loads(result.stdout)

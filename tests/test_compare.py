@@ -14,6 +14,7 @@ from cpucompat.knowledge.features import feature_table
 from cpucompat.formats.reader import read_dump
 
 from .conftest import REFERENCE, TEST_DATA
+from tests.conftest import missing_reference
 
 runner = CliRunner()
 DUMPS = REFERENCE / "dumps" / "instlatx64"
@@ -27,7 +28,7 @@ NEWER_OLDER = [
 @pytest.mark.parametrize("newer, older", NEWER_OLDER)
 def test_newer_to_older_lists_exactly_what_older_lacks(newer, older):
     if not DUMPS.exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     result = runner.invoke(app, ["compare", str(DUMPS / newer), str(DUMPS / older), "--json"])
     assert result.exit_code == 1
     target, = json.loads(result.stdout)["targets"]

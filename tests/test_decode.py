@@ -16,6 +16,7 @@ from cpucompat.formats.reader import read_dump
 from cpucompat.formats.cpuid_r import format_cpuid_r
 
 from .conftest import REFERENCE, TEST_DATA, reference
+from tests.conftest import missing_reference
 
 REGISTERS = ("eax", "ebx", "ecx", "edx")
 
@@ -71,7 +72,7 @@ def test_libvirt_dump_decodes_to_exactly_libvirt_features(path):
 
 def test_libvirt_dump_list_is_not_empty():
     if not (REFERENCE / "libvirt").exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     assert len(_libvirt_dumps()) == 37
 
 
@@ -106,7 +107,7 @@ def _kernel_pairs():
 @pytest.mark.parametrize("raw, proc, key", _kernel_pairs(), ids=lambda v: getattr(v, "name", v))
 def test_decode_agrees_with_proc_cpuinfo(raw, proc, key):
     if not raw.exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     from cpucompat.knowledge.features import feature_table
 
     linux_names = feature_table().by_vocabulary["linux"]
@@ -260,7 +261,7 @@ def _cpuid_tool_cases():
 @pytest.mark.parametrize("path", _cpuid_tool_cases(), ids=lambda p: p.name)
 def test_feature_bits_agree_with_debian_cpuid_tool(path, tmp_path):
     if not path.exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     from cpucompat.knowledge.features import feature_table
 
     cpu = read_dump(path).cpus[0]

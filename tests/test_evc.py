@@ -12,6 +12,7 @@ from cpucompat.cli import app
 from cpucompat.formats.reader import read_dump
 
 from .conftest import EVC_INSTLATX64, REFERENCE, TEST_DATA
+from tests.conftest import missing_reference
 
 runner = CliRunner()
 DUMPS = REFERENCE / "dumps" / "instlatx64"
@@ -22,7 +23,7 @@ GENERATIONS = {name: mode for name, mode in EVC_INSTLATX64.items()
 
 def _check(*names: str) -> dict:
     if not DUMPS.exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     result = runner.invoke(app, ["evc", "check", "--json", *(str(DUMPS / n) for n in names)])
     assert result.exit_code == 0, result.stderr
     return json.loads(result.stdout)
@@ -36,7 +37,7 @@ def test_each_server_gets_its_own_generation(name, mode):
 
 def test_every_server_dump_is_listed():
     if not DUMPS.exists():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     clients = {"GenuineIntel0090672_AlderLake_01_LC_BC_CPUID.txt", "GenuineIntel00A0654_CometLake_CPUID.txt"}
     assert {p.name for p in DUMPS.glob("*.txt")} == set(GENERATIONS) | clients
 

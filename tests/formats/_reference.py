@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import missing_reference
 
 REPO = Path(__file__).resolve().parents[2]
 REFERENCE = REPO.parent / "shared" / "reference"
@@ -17,7 +18,7 @@ def reference_file(relative: str) -> Path:
     """A file under ../shared/reference, or a clean skip when the folder is not there."""
     path = REFERENCE / relative
     if not REFERENCE.is_dir():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     if not path.is_file():
         pytest.skip(f"../shared/reference/{relative} not available")
     return path
@@ -25,4 +26,4 @@ def reference_file(relative: str) -> Path:
 
 def require_reference() -> None:
     if not REFERENCE.is_dir():
-        pytest.skip("../shared/reference not available")
+        missing_reference()

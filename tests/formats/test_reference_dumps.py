@@ -11,6 +11,7 @@ import pytest
 from cpucompat.formats.reader import read_dump
 
 from ._reference import CPUTESTDATA, DUMPS, reference_file, require_reference
+from tests.conftest import missing_reference
 
 #: file under dumps/ -> (format, CPUs) — the "CPUs" column of cpuid-dump-formats.md §3.1
 DUMP_TABLE: dict[str, tuple[str, int]] = {
@@ -125,7 +126,7 @@ def _libvirt_raw_dumps() -> list:
 @pytest.mark.parametrize("name", _libvirt_raw_dumps())
 def test_libvirt_raw_dump_parses(name):
     if name is None:
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     dump = read_dump(CPUTESTDATA / name)
     assert dump.format == "libvirt-xml"
     assert len(dump.cpus) == 1

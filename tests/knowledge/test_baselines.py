@@ -21,6 +21,7 @@ from cpucompat.errors import CpuCompatError
 from cpucompat.knowledge.features import feature_table
 
 from ..conftest import EVC_INSTLATX64
+from tests.conftest import missing_reference
 
 REPO = Path(__file__).resolve().parents[2]
 BASELINE_DIR = REPO / "baselines"
@@ -99,7 +100,7 @@ PSABI_INSTLATX64 = {
 def reference(relative: str) -> Path:
     """A path under ../shared/reference; a clean skip when it is not there."""
     if not REFERENCE.is_dir():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     path = REFERENCE / relative
     if not path.exists():
         pytest.skip(f"../shared/reference/{relative} not available")

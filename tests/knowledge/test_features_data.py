@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from tests.conftest import missing_reference
 
 try:  # defusedxml is a runtime dependency; fall back to the stdlib parser for a bare checkout
     from defusedxml.ElementTree import parse as parse_xml
@@ -249,7 +250,7 @@ def test_vmware_spellings(by_name: dict[str, dict[str, str]]) -> None:
 
 def libvirt_cpuid_features() -> dict[str, tuple[tuple[int, int, str, int], str]]:
     if not LIBVIRT_FEATURES.is_file():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     out = {}
     for feature in parse_xml(LIBVIRT_FEATURES).getroot().iter("feature"):
         cpuid = feature.find("cpuid")
@@ -301,7 +302,7 @@ def test_synthetic_flags_are_not_table_names(features: list[dict[str, str]]) -> 
 
 def test_reference_dump_flags_are_known(features: list[dict[str, str]]) -> None:
     if not REFERENCE_CPUINFO.is_file():
-        pytest.skip("../shared/reference not available")
+        missing_reference()
     assert unexplained_flags(REFERENCE_CPUINFO, features) == set()
 
 
