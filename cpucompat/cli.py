@@ -18,6 +18,7 @@ import typer
 
 from . import __version__
 from .errors import UsageError, exit_on_error
+from .masks import FORMATS as MASK_FORMATS
 from .text import printable
 
 app = typer.Typer(
@@ -269,16 +270,9 @@ def evc_check(
     emit_json(document) if as_json else print_evc_check(document)
 
 
-class MaskFormat(str, Enum):
-    vmx = "vmx"
-    featmask = "featmask"
-    vmx_evc = "vmx-evc"
-    qemu = "qemu"
-    libvirt = "libvirt"
-    xen = "xen"
-    xen_legacy = "xen-legacy"
-    proxmox = "proxmox"
-    kubevirt = "kubevirt"
+#: The registry's formats (cpucompat.masks.FORMATS), plus vmx-evc: a whole EVC mode's featureMask
+#: (cpucompat/vsphere/evc_vmx.py), made from a mode rather than a plan.
+MaskFormat = Enum("MaskFormat", {name.replace("-", "_"): name for name in (*MASK_FORMATS, "vmx-evc")}, type=str)
 
 
 @app.command()

@@ -28,6 +28,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cpucompat.cli import app
+from cpucompat.masks import FORMATS
 
 from .conftest import TEST_DATA
 from .formats import _samples
@@ -37,7 +38,7 @@ LONG = EXAMPLES > 0
 PER_SEED = EXAMPLES or 3
 #: Seconds one command may take on a mutated input (generous for a loaded CI machine).
 SLOW = 5.0
-MASK_FORMATS = ("vmx", "featmask", "qemu", "libvirt", "xen", "xen-legacy", "proxmox", "kubevirt")
+MASK_FORMATS = tuple(FORMATS)
 FIXTURE = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
 runner = CliRunner()
 

@@ -1,29 +1,24 @@
 """Per-VM CPUID masks: one plan (``plan.py``), one renderer module per hypervisor format.
 
-Each format module exposes ``render(plan, options) -> str``; ``FORMATS`` maps the CLI's
-format names to them. Every output starts with a comment naming what is hidden and which
-target hosts lack it (``plan.header_lines``).
+``FORMATS`` is the registry: format name -> ``renderer(plan, options) -> str``. It is the one
+place to add a mask format (a module here with ``render(plan, options)``, an entry below, a
+paragraph in the README's ``cpucompat mask`` section and ``tests/masks/test_<module>.py``;
+``tests/masks/test_registry.py`` checks the last two), and the CLI's ``--format`` choices come
+from it. Every output starts with a comment naming what is hidden and which target hosts lack
+it (``plan.header_lines``). Renderers and the plan import on first use: the CLI reads the
+format names without loading the feature table.
 """
 
 from __future__ import annotations
 
-import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
-from .plan import MaskPlan, plan_for_baseline, plan_for_hosts
 
-#: CLI format name -> module under cpucompat.masks that renders it.
-FORMATS = {
-    "vmx": "vmx",
-    "featmask": "featmask",
-    "qemu": "qemu",
-    "libvirt": "libvirt",
-    "xen": "xen",
-    "xen-legacy": "xen_legacy",
-    "proxmox": "proxmox",
-    "kubevirt": "kubevirt",
-}
+if TYPE_CHECKING:
+    from .plan import MaskPlan
 
 
 @dataclass(frozen=True)
@@ -33,12 +28,75 @@ class MaskOptions:
     name: str = ""  # model / profile name where the format needs one
 
 
+def _vmx(plan, options):
+    from . import vmx
+    return vmx.render(plan, options)
+
+
+def _featmask(plan, options):
+    from . import featmask
+    return featmask.render(plan, options)
+
+
+def _qemu(plan, options):
+    from . import qemu
+    return qemu.render(plan, options)
+
+
+def _libvirt(plan, options):
+    from . import libvirt
+    return libvirt.render(plan, options)
+
+
+def _xen(plan, options):
+    from . import xen
+    return xen.render(plan, options)
+
+
+def _xen_legacy(plan, options):
+    from . import xen_legacy
+    return xen_legacy.render(plan, options)
+
+
+def _proxmox(plan, options):
+    from . import proxmox
+    return proxmox.render(plan, options)
+
+
+def _kubevirt(plan, options):
+    from . import kubevirt
+    return kubevirt.render(plan, options)
+
+
+#: Mask format name (as the CLI spells it) -> its renderer. The one place to add a format.
+FORMATS: dict[str, Callable[[MaskPlan, MaskOptions], str]] = {
+    "vmx": _vmx,
+    "featmask": _featmask,
+    "qemu": _qemu,
+    "libvirt": _libvirt,
+    "xen": _xen,
+    "xen-legacy": _xen_legacy,
+    "proxmox": _proxmox,
+    "kubevirt": _kubevirt,
+}
+
+
 def render(plan: MaskPlan, fmt: str, options: MaskOptions = MaskOptions()) -> str:
     """The mask in one format's configuration language."""
-    if fmt not in FORMATS:
+    renderer = FORMATS.get(fmt)
+    if renderer is None:
         raise UsageError(f"unknown mask format {fmt!r} (expected one of {', '.join(FORMATS)})")
-    module = importlib.import_module(f".{FORMATS[fmt]}", __name__)
-    return module.render(plan, options)
+    return renderer(plan, options)
+
+
+def __getattr__(name: str):
+    """The plan (decode, baselines, the feature table) loads when a mask is made, not when the
+    CLI reads ``FORMATS``."""
+    if name in {"MaskPlan", "plan_for_baseline", "plan_for_hosts"}:
+        from . import plan
+
+        return getattr(plan, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["FORMATS", "MaskOptions", "MaskPlan", "plan_for_baseline", "plan_for_hosts", "render"]

@@ -8,10 +8,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cpucompat.cli import app
+from cpucompat.masks import FORMATS as MASK_FORMATS
 
 from ..conftest import TEST_DATA
 
-FORMATS = ["vmx", "featmask", "qemu", "libvirt", "xen", "xen-legacy", "proxmox", "kubevirt"]
+FORMATS = list(MASK_FORMATS)
 INJECTED = 'vm\nmonitor_control.restrict_backdoor = "FALSE"\n\x1b[2J'
 runner = CliRunner()
 
