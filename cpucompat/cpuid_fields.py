@@ -8,11 +8,10 @@ leaf, so such data is garbage and never read.
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from functools import cache
 
-from .knowledge.tables import data_file
+from .knowledge.tables import rows
 from .dump import CpuLeaves
 
 HYPERVISOR_BASE = 0x40000000
@@ -24,24 +23,19 @@ SUBLEAF_COUNTED = frozenset({0x7, 0x14, 0x17, 0x18, 0x1D, 0x20, 0x24})
 CORE_TYPES = {0x20: "Intel Atom (E-core)", 0x40: "Intel Core (P-core)"}
 
 
-def _rows(name: str) -> list[dict[str, str]]:
-    with open(data_file(name), newline="", encoding="utf-8") as handle:
-        return list(csv.DictReader(line for line in handle if not line.startswith("#")))
-
-
 @cache
 def vendor_families() -> dict[str, str]:
-    return {row["vendor_string"]: row["family"] for row in _rows("vendors.csv")}
+    return {row["vendor_string"]: row["family"] for row in rows("vendors.csv")}
 
 
 @cache
 def hypervisor_names() -> dict[str, str]:
-    return {row["signature"]: row["name"] for row in _rows("hypervisors.csv")}
+    return {row["signature"]: row["name"] for row in rows("hypervisors.csv")}
 
 
 @cache
 def xsave_components() -> dict[int, dict[str, str]]:
-    return {int(row["component"]): row for row in _rows("xsave-components.csv")}
+    return {int(row["component"]): row for row in rows("xsave-components.csv")}
 
 
 def xsave_component_names(bits: int) -> list[str]:

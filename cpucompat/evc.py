@@ -8,15 +8,13 @@ feature of leaf 4 and above, ...).
 
 from __future__ import annotations
 
-import csv
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
 from .knowledge import baselines as named
 from .cluster import Policy, esxi_view, usable_features
-from .knowledge.tables import baselines_dir, data_file
+from .knowledge.tables import document, rows
 from .decode import Decoded
 from .knowledge.features import feature_table
 
@@ -27,11 +25,9 @@ MAXVAL_FINDING = "limit-cpuid-maxval"
 @cache
 def finding_features() -> dict[str, frozenset[str]]:
     """Finding id -> the features that finding hides (from data/finding-features.csv)."""
-    with open(data_file("finding-features.csv"), newline="", encoding="utf-8") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        table: dict[str, frozenset[str]] = {}
-        for row in rows:
-            table[row["finding"]] = table.get(row["finding"], frozenset()) | {row["feature"]}
+    table: dict[str, frozenset[str]] = {}
+    for row in rows("finding-features.csv"):
+        table[row["finding"]] = table.get(row["finding"], frozenset()) | {row["feature"]}
     maxval = {f.name for f in feature_table().features if 4 <= f.leaf < 0x40000000}
     table[MAXVAL_FINDING] = table.get(MAXVAL_FINDING, frozenset()) | maxval
     return table
@@ -88,8 +84,7 @@ def cluster_mode(hosts: Sequence[Decoded]) -> named.Baseline | None:
 @cache
 def vmware_keys() -> dict:
     """The ``vmware_keys`` section of baselines/evc.json: the vCenter keys that name no feature bit."""
-    with open(baselines_dir() / "evc.json", encoding="utf-8") as handle:
-        return json.load(handle)["vmware_keys"]
+    return document("evc.json", "baselines")["vmware_keys"]
 
 
 @cache

@@ -12,13 +12,12 @@ hypervisor's choice, not the BIOS's.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from functools import cache
 from typing import NamedTuple
 
 from .. import cpuid_fields as cf
-from ..knowledge.tables import data_file
+from ..knowledge.tables import rows
 from ..dump import CpuLeaves
 from .leaves import ECX, EDX
 from ..cpulist import format_cpu_list
@@ -189,9 +188,7 @@ PER_CPU: tuple[tuple[str, Callable[[CpuFacts, HostFacts], Verdict]], ...] = (
 
 @cache
 def explanations() -> dict[tuple[str, str, str], str]:
-    with open(data_file("bios-findings.csv"), newline="", encoding="utf-8") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        return {(r["id"], r["status"], r["case"]): r["explanation"] for r in rows}
+    return {(r["id"], r["status"], r["case"]): r["explanation"] for r in rows("bios-findings.csv")}
 
 
 def explain(finding: str, status: str, case: str) -> str:

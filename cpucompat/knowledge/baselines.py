@@ -21,7 +21,6 @@ Three kinds, three kinds of evidence:
 from __future__ import annotations
 
 import difflib
-import json
 import re
 import shutil
 import subprocess
@@ -31,7 +30,7 @@ from functools import cache
 from types import MappingProxyType
 
 from ..cpuid_fields import xsave_components
-from .tables import baselines_dir
+from .tables import baselines_dir, document
 from ..errors import CpuCompatError
 from .features import feature_table
 
@@ -222,19 +221,17 @@ def qemu_selection() -> QemuSelection:
 
 def qemu_document(version: str) -> dict:
     """The raw table of one QEMU release."""
-    with open(baselines_dir() / f"qemu-{version}.json", encoding="utf-8") as handle:
-        return json.load(handle)
+    return document(f"qemu-{version}.json", "baselines")
 
 
 @cache
 def _load_file(kind: str, qemu: tuple[str, str] | None) -> tuple[Baseline, ...]:
     """Read ``baselines/<kind>.json`` (or a QEMU release's table in one accelerator's view) once."""
     if qemu is not None:
-        document = qemu_document(qemu[0])
+        entries = qemu_document(qemu[0])
     else:
-        with open(baselines_dir() / f"{kind}.json", encoding="utf-8") as handle:
-            document = json.load(handle)
-    return tuple(_baseline_from_entry(kind, entry, qemu) for entry in document["baselines"])
+        entries = document(f"{kind}.json", "baselines")
+    return tuple(_baseline_from_entry(kind, entry, qemu) for entry in entries["baselines"])
 
 
 def _load_kind(kind: str) -> tuple[Baseline, ...]:

@@ -10,13 +10,12 @@ feature is spelled in code.
 
 from __future__ import annotations
 
-import csv
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
-from .tables import data_file
+from .tables import rows
 from ..errors import UnknownFeature
 
 #: Vocabularies a feature name can be written in; "canonical" is cpucompat's own.
@@ -70,12 +69,6 @@ class Feature:
     def where(self) -> str:
         """CPUID location as people write it: ``CPUID.(EAX=7,ECX=0):EBX[5]``."""
         return f"CPUID.(EAX={self.leaf:#x},ECX={self.subleaf}):{self.reg.upper()}[{self.bit}]"
-
-
-def _rows(name: str) -> list[dict[str, str]]:
-    with open(data_file(name), newline="", encoding="utf-8") as handle:
-        lines = [line for line in handle if line.strip() and not line.startswith("#")]
-    return list(csv.DictReader(lines))
 
 
 def _feature_from_row(row: dict[str, str], visibility: dict[str, dict[str, str]]) -> Feature:
@@ -202,7 +195,7 @@ class FeatureTable:
 @cache
 def feature_table() -> FeatureTable:
     """The shipped feature table (loaded once)."""
-    visibility = {row["name"]: row for row in _rows("guest-visibility.csv")}
-    features = [_feature_from_row(row, visibility) for row in _rows("features.csv")]
-    deps = [(row["feature"], row["depends_on"]) for row in _rows("feature-deps.csv")]
+    visibility = {row["name"]: row for row in rows("guest-visibility.csv")}
+    features = [_feature_from_row(row, visibility) for row in rows("features.csv")]
+    deps = [(row["feature"], row["depends_on"]) for row in rows("feature-deps.csv")]
     return FeatureTable(features, deps)

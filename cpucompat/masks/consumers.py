@@ -4,19 +4,16 @@ models."""
 
 from __future__ import annotations
 
-import csv
 from functools import cache
 
-from ..knowledge.tables import data_file
+from ..knowledge.tables import rows
 
 
 @cache
 def _table() -> dict[tuple[str, str], frozenset[str]]:
-    with open(data_file("consumer-names.csv"), newline="", encoding="utf-8") as handle:
-        rows = csv.DictReader(line for line in handle if not line.startswith("#"))
-        table: dict[tuple[str, str], set[str]] = {}
-        for row in rows:
-            table.setdefault((row["consumer"], row["kind"]), set()).add(row["name"])
+    table: dict[tuple[str, str], set[str]] = {}
+    for row in rows("consumer-names.csv"):
+        table.setdefault((row["consumer"], row["kind"]), set()).add(row["name"])
     return {key: frozenset(names) for key, names in table.items()}
 
 

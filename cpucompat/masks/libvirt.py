@@ -37,13 +37,12 @@ element is built with ``xml.etree.ElementTree``, so names are always escaped.
 
 from __future__ import annotations
 
-import csv
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
 
 from ..knowledge.baselines import Baseline, load_baselines
-from ..knowledge.tables import data_file
+from ..knowledge.tables import rows
 from ..errors import CpuCompatError, UsageError
 from ..knowledge.features import Feature, feature_table
 from .bits import unowned_xsave
@@ -120,9 +119,8 @@ class CustomCpu:
 def libvirt_models() -> dict[str, frozenset[str]]:
     """libvirt 9.0's models and their CPUID features (data/libvirt-models.csv)."""
     found: dict[str, set[str]] = {}
-    with open(data_file("libvirt-models.csv"), newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(line for line in handle if not line.startswith("#")):
-            found.setdefault(row["model"], set()).add(row["feature"])
+    for row in rows("libvirt-models.csv"):
+        found.setdefault(row["model"], set()).add(row["feature"])
     return {name: frozenset(features) for name, features in found.items()}
 
 
