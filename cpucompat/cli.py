@@ -270,6 +270,35 @@ def evc_check(
     emit_json(document) if as_json else print_evc_check(document)
 
 
+@app.command("diff")
+@_handle_errors
+def diff_command(
+    old: Annotated[str, typer.Argument(help="The host's earlier fingerprint, or a folder of its dated fingerprints (the history).")],
+    new: Annotated[str | None, typer.Argument(help="The host's later fingerprint (omit for a folder).")] = None,
+    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+) -> None:
+    """What changed in one host's CPU (features, scalars, BIOS findings, microcode, kernel) and the
+    named baselines it no longer meets. Exit 0 same, 1 changed.
+
+    Example: cpucompat diff host-2024-01.json host-2024-06.json"""
+    from .diff import diff_paths, history
+    from .views.diff import diff_json, history_json, print_diff, print_history
+
+    if new is None:
+        document = history_json(history(old), names.value)
+        emit_json(document) if as_json else print_history(document)
+        warnings = [w for step in document["steps"] for w in step["warnings"]]
+    else:
+        document = diff_json(diff_paths(old, new), names.value)
+        emit_json(document) if as_json else print_diff(document)
+        warnings = document["warnings"]
+    for warning in warnings:
+        print(f"warning: {printable(warning)}", file=sys.stderr)
+    if document["changed"]:
+        raise typer.Exit(1)
+
+
 #: The registry's formats (cpucompat.masks.FORMATS), plus vmx-evc: a whole EVC mode's featureMask
 #: (cpucompat/vsphere/evc_vmx.py), made from a mode rather than a plan.
 MaskFormat = Enum("MaskFormat", {name.replace("-", "_"): name for name in (*MASK_FORMATS, "vmx-evc")}, type=str)
