@@ -102,11 +102,13 @@ def collect(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Print a human summary (findings, per-CPU and KVM differences).")] = False,
     load_msr: Annotated[bool, typer.Option("--load-msr", help="Load the msr module (modprobe msr) to read BIOS MSRs.")] = False,
+    nfd: Annotated[str | None, typer.Option("--nfd", help="Also write a Node Feature Discovery feature file of cpucompat.io/ labels (replaced atomically).")] = None,
+    prometheus: Annotated[str | None, typer.Option("--prometheus", help="Also write a node_exporter textfile (.prom) with the fingerprint's gauges (replaced atomically).")] = None,
 ) -> None:
     """Fingerprint this host: raw CPUID of every CPU, XCR0, kernel view, firmware, BIOS findings, KVM's CPUID."""
     from .collect.command import run
 
-    run(output=output, cpus=cpus, force=force, check=check, load_msr=load_msr)
+    run(output=output, cpus=cpus, force=force, check=check, load_msr=load_msr, nfd=nfd, prometheus=prometheus)
 
 
 class Accel(str, Enum):

@@ -16,29 +16,56 @@ from ..cpulist import parse_cpu_list
 
 STDOUT = "-"
 #: Options of ``collect`` that take a value: spelling -> run() keyword.
-VALUE_OPTIONS = {"-o": "output", "--output": "output", "--cpus": "cpus"}
+VALUE_OPTIONS = {"-o": "output", "--output": "output", "--cpus": "cpus", "--nfd": "nfd",
+                 "--prometheus": "prometheus"}
 #: Flags of ``collect``: spelling -> run() keyword.
 FLAGS = {"--force": "force", "--check": "check", "--load-msr": "load_msr"}
 
 
 def run(output: str = STDOUT, cpus: str | None = None, force: bool = False, check: bool = False,
-        load_msr: bool = False) -> None:
-    """Collect this host; write the fingerprint (stdout, or ``output`` atomically) and/or the summary."""
+        load_msr: bool = False, nfd: str | None = None, prometheus: str | None = None) -> None:
+    """Collect this host; write the fingerprint (stdout, or ``output`` atomically) and/or the summary,
+    and the NFD feature file and Prometheus textfile asked for (always replaced, atomically)."""
     from ..formats import fingerprint_write as fingerprint
     from ..output import refuse_existing, write_text
     from .collector import collect
 
     selected = parse_cpu_list(cpus, "--cpus list") if cpus is not None else None
     refuse_existing(output, force)
+    for path in (nfd, prometheus):
+        if path is not None:
+            refuse_existing(path, force=True)  # a folder or FIFO is refused before collecting
     collection = collect(selected, load_msr=load_msr)
     if not collection.cpus:
         raise CpuCompatError("no CPU could be read: " + "; ".join(collection.notes))
-    if output != STDOUT or not check:
-        write_text(output, fingerprint.dumps(collection.document()), force=force)
+    document = collection.document()
+    if output != STDOUT or not (check or nfd or prometheus):
+        write_text(output, fingerprint.dumps(document), force=force)
+    if nfd or prometheus:
+        _write_views(document, nfd, prometheus)
     if check:
         from .check import summary
 
         sys.stdout.write(summary(collection))
+
+
+def _write_views(document: dict, nfd: str | None, prometheus: str | None) -> None:
+    """The NFD feature file and the Prometheus textfile (views of the summary; not on the fast path)."""
+    from ..output import write_text
+    from .summary import summarize
+
+    summary = summarize(document)
+    if nfd:
+        from . import nfd as nfd_file
+
+        text, left_out = nfd_file.render(summary)
+        for label in left_out:
+            sys.stderr.write(f"warning: label {label} is not a valid Kubernetes label; left out\n")
+        write_text(nfd, text, force=True)
+    if prometheus:
+        from . import prometheus as textfile
+
+        write_text(prometheus, textfile.render(summary, document["host"].get("collected_at")), force=True)
 
 
 def parse_args(args: list[str]) -> dict | None:

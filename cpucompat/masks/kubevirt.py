@@ -10,7 +10,9 @@ Two YAML documents (kubevirt/user-guide ``docs/compute/virtual_hardware.md``):
    features the VM keeps.
 2. ``nodeSelector:`` with ``cpu-model.node.kubevirt.io/<model>: "true"``, the label KubeVirt's
    node-labeller puts on nodes that can run the model (KubeVirt adds it to the VM pod itself;
-   it is written out so the targets can be checked). No feature has policy ``require``, so no
+   it is written out so the targets can be checked), and ``cpucompat.io/qemu.<Model-vN>: "true"``,
+   the label ``cpucompat collect --nfd`` gives every node that satisfies that QEMU model
+   (``collect/nfd.py``). No feature has policy ``require``, so no
    ``cpu-feature.node.kubevirt.io/<f>`` label is needed.
 
 Hidden features libvirt has no name for, lowered limits and XSAVE components left over are
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import yaml
 
+from ..collect.nfd import model_label
 from ..knowledge.features import feature_table
 from .consumers import known_names
 from .bits import (
@@ -80,9 +83,12 @@ def render(plan, options) -> str:
     lines = header(plan) + commented(notes)
     cpu = {"model": choice.name} if choice is not None else {}
     cpu["features"] = [{"name": name, "policy": "disable"} for name in sorted(disabled)]
-    selector = {f"cpu-model.node.kubevirt.io/{choice.name}": "true"} if choice is not None else {}
+    selector = {}
+    if choice is not None:
+        selector = {f"cpu-model.node.kubevirt.io/{choice.name}": "true", model_label(choice.baseline.key): "true"}
     lines += ["---", "# spec.domain.cpu (VirtualMachine: spec.template.spec.domain.cpu)"]
     lines += _yaml({"cpu": cpu})
-    lines += ["---", "# labels every target node must carry (set by KubeVirt's node-labeller)"]
+    lines += ["---", "# labels every target node must carry (set by KubeVirt's node-labeller, and by "
+                     "cpucompat collect --nfd through Node Feature Discovery)"]
     lines += _yaml({"nodeSelector": selector})
     return "\n".join(lines) + "\n"

@@ -3,7 +3,8 @@
 Reader from kubevirt/user-guide ``virtual_hardware.md``: ``cpu.model`` is a libvirt model name,
 ``cpu.features`` a list of ``{name, policy}`` with libvirt names (the ``libvirt`` column of
 features.csv); ``policy: disable`` clears the bit. The node selector must ask for the
-``cpu-model.node.kubevirt.io/<model>`` label, and the model's features must be on the targets.
+``cpu-model.node.kubevirt.io/<model>`` label and cpucompat's ``cpucompat.io/qemu.<Model-vN>``
+label of the same model, and the model's features must be on the targets.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ import yaml
 from typer.testing import CliRunner
 
 from cpucompat.cli import app
+from cpucompat.cluster import Policy
+from cpucompat.collect import nfd
+from cpucompat.knowledge.baselines import get
 from cpucompat.decode import Decoded
 from cpucompat.knowledge.features import feature_table
 from cpucompat.masks import plan_for_baseline, plan_for_hosts, render
@@ -60,7 +64,13 @@ def check(vm: Decoded, plan, target_features, target_fields=None) -> list[str]:
     found = []
     model = cpu["model"]
     assert isinstance(model, str)
-    assert selector == {f"cpu-model.node.kubevirt.io/{model}": "true"}
+    ours = [label for label in selector if label.startswith(nfd.PREFIX)]
+    assert selector == {f"cpu-model.node.kubevirt.io/{model}": "true", **{label: "true" for label in ours}}
+    assert len(ours) == 1 and ours[0].startswith(nfd.model_label("")), selector
+    baseline = get(ours[0].removeprefix(nfd.model_label("")))
+    assert baseline.kind == "qemu" and baseline.libvirt_name == model
+    if "has features some target lacks" not in text:  # then collect --nfd labels every target with it
+        assert baseline.required <= set(target_features) | Policy().never_blocking()
     found += model_problems(vm, plan, model, removed_features(cpu), target_features, text)
     zeros, ones = kubevirt_edits(cpu)
     return found + named_format_problems(vm, plan, text, zeros, ones, "libvirt", target_features,
