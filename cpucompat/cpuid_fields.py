@@ -11,14 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cache
 
+from .knowledge.cpuid_layout import CENTAUR_BASE, EXTENDED_BASE, HYPERVISOR_BASE, reported_max, subleaf_exists
 from .knowledge.tables import rows
 from .dump import CpuLeaves
 
-HYPERVISOR_BASE = 0x40000000
-EXTENDED_BASE = 0x80000000
-CENTAUR_BASE = 0xC0000000
-#: Leaves whose subleaf 0 EAX gives the highest valid subleaf.
-SUBLEAF_COUNTED = frozenset({0x7, 0x14, 0x17, 0x18, 0x1D, 0x20, 0x24})
 #: Hybrid core types, CPUID.1A:EAX[31:24].
 CORE_TYPES = {0x20: "Intel Atom (E-core)", 0x40: "Intel Core (P-core)"}
 
@@ -76,15 +72,15 @@ class LeafRanges:
 
 def _range_max(value: int, base: int) -> int:
     """A range's max leaf, or base-1 when the value is not a leaf of that range."""
-    return value if base <= value <= base + 0xFFFF else base - 1
+    reported = reported_max(base, value)
+    return base - 1 if reported is None else reported
 
 
 def leaf_ranges(cpu: CpuLeaves) -> LeafRanges:
     family = vendor_families().get(vendor_string(cpu), "other")
     hypervisor_bit = bool(cpu.get(1)[2] >> 31 & 1) if cpu.get(0)[0] >= 1 else False
-    max_hv = _range_max(cpu.get(HYPERVISOR_BASE)[0], HYPERVISOR_BASE) if hypervisor_bit else HYPERVISOR_BASE - 1
-    if hypervisor_bit and max_hv == HYPERVISOR_BASE - 1 and cpu.has(HYPERVISOR_BASE):
-        max_hv = HYPERVISOR_BASE + 1  # old KVM reports EAX=0, meaning 0x40000001 (as Linux reads it)
+    max_hv = (_range_max(cpu.get(HYPERVISOR_BASE)[0], HYPERVISOR_BASE) if hypervisor_bit and cpu.has(HYPERVISOR_BASE)
+              else HYPERVISOR_BASE - 1)
     max_centaur = _range_max(cpu.get(CENTAUR_BASE)[0], CENTAUR_BASE) if family == "centaur" else CENTAUR_BASE - 1
     return LeafRanges(
         max_basic=cpu.get(0)[0],
@@ -96,10 +92,9 @@ def leaf_ranges(cpu: CpuLeaves) -> LeafRanges:
 
 
 def subleaf_valid(cpu: CpuLeaves, leaf: int, subleaf: int) -> bool:
-    """For leaves that count their subleaves, only subleaves up to that count are real."""
-    if subleaf == 0 or leaf not in SUBLEAF_COUNTED:
-        return True
-    return subleaf <= cpu.get(leaf, 0)[0]
+    """Whether the leaf's own rule (``knowledge/cpuid_layout.py``) says the subleaf exists:
+    exactly the subleaves the host agent reads."""
+    return subleaf_exists(leaf, subleaf, lambda index: cpu.get(leaf, index))
 
 
 def signature(cpu: CpuLeaves) -> tuple[int, int, int, int]:

@@ -10,8 +10,8 @@ broken. Disabling the corresponding CPUID bit." on some AMD parts) and adds synt
 (constant_tsc, rep_good); an input that has only that view is decoded in degraded mode.
 
 Bits are never read from a leaf above the maximum the CPU reports for its range (Intel
-echoes the highest basic leaf there), nor from a subleaf above the count a leaf reports, nor
-from a vendor-specific leaf range of another vendor.
+echoes the highest basic leaf there), nor from a subleaf the leaf's own rule says does not exist,
+nor from a vendor-specific leaf range of another vendor (``knowledge/cpuid_layout.py``).
 
 For a multi-CPU dump, ``features`` is what all CPUs share, and a warning lists per-CPU
 differences (hybrid P/E cores, mixed microcode, BIOS settings applied to some sockets only).
@@ -28,14 +28,10 @@ from . import cpuid_fields as cf
 from .cpulist import format_cpu_list
 from .dump import CpuLeaves, Dump, KernelCpu
 from .errors import InputError
+from .knowledge.cpuid_layout import vendor_allows
 from .knowledge.features import feature_table
 from .text import printable
 
-#: Leaf ranges (inclusive) that only one vendor family defines.
-VENDOR_LEAVES = (
-    (0x80000009, 0x8000FFFF, "amd"),  # Intel stops at 0x80000008
-    (cf.CENTAUR_BASE, cf.CENTAUR_BASE + 0xFFFF, "centaur"),
-)
 #: Fields that must agree on every CPU of one host; a difference is warned about.
 CONSISTENCY_FIELDS = ("signature", "max_basic_leaf", "max_extended_leaf", "phys_addr_bits",
                       "virt_addr_bits", "xcr0_supported", "core_type", "microcode")
@@ -80,10 +76,6 @@ class Decoded:
         return cf.vendor_families().get(self.vendor, "other")
 
 
-def _vendor_allows(leaf: int, vendor_family: str) -> bool:
-    return all(not lo <= leaf <= hi or vendor_family == owner for lo, hi, owner in VENDOR_LEAVES)
-
-
 @lru_cache(maxsize=65536)
 def _features_in_register(location: tuple[int, int, str], value: int) -> frozenset[str]:
     return frozenset(f.name for f in feature_table().by_location[location] if value >> f.bit & 1)
@@ -95,7 +87,7 @@ def cpu_features(cpu: CpuLeaves, ranges: cf.LeafRanges) -> frozenset[str]:
     for location in feature_table().by_location:
         leaf, subleaf, register = location
         if not (ranges.leaf_valid(leaf) and cf.subleaf_valid(cpu, leaf, subleaf)
-                and _vendor_allows(leaf, ranges.vendor_family)):
+                and vendor_allows(leaf, ranges.vendor_family)):
             continue
         value = cpu.reg(leaf, subleaf, register)
         if value:

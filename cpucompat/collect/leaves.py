@@ -3,24 +3,20 @@
 Leaves come in ranges (basic 0x0, hypervisor 0x40000000, extended 0x80000000, Centaur
 0xC0000000); the first leaf of a range reports its highest leaf in EAX, and nothing above it
 is read (Intel echoes the highest basic leaf there). Inside a leaf, each leaf has its own
-rule for which subleaves exist (Intel SDM Vol. 2A "CPUID", AMD APM Vol. 3 appendix E). The
-rules are the table ``SUBLEAF_RULES``; every rule is capped so a buggy CPU or hypervisor
-cannot make the collector loop.
+rule for which subleaves exist: the ranges and the rules are ``knowledge/cpuid_layout.py``
+(``data/cpuid-leaves.csv``), which the decoder and the mask writers read too; every rule is
+capped so a buggy CPU or hypervisor cannot make the collector loop.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 from ..cpuid_fields import vendor_families
 from ..dump import Regs
-
-EAX, EBX, ECX, EDX = range(4)
-#: At most this many subleaves per leaf, and leaves per range above its base.
-MAX_SUBLEAF = 63
-MAX_RANGE_LEAVES = 0xFF
+from ..knowledge.cpuid_layout import (EAX, ECX, EDX, MAX_RANGE_LEAVES, MAX_SUBLEAF, RANGES, LeafRange,
+                                      reported_max, subleaf_rules, subleaves)
 
 
 class Reader(Protocol):
@@ -37,116 +33,10 @@ class DeadlineReached(Exception):
     """The global collection deadline passed while reading a CPU."""
 
 
-class Count(NamedTuple):
-    """Subleaves 0..N where N is a register of subleaf 0 (leaf 7: 7.0.EAX)."""
-
-    register: int = EAX
-
-
-class Until(NamedTuple):
-    """Subleaves ``start``.. up to and including the first whose field (register & mask) is 0.
-
-    Subleaves below ``start`` are always read (leaf 0x12: 0 and 1 are fixed, EPC sections follow).
-    """
-
-    register: int
-    mask: int
-    start: int = 0
-
-
-class Bitmap(NamedTuple):
-    """The fixed subleaves, then one subleaf per bit set in the OR of registers of fixed subleaves.
-
-    ``sources`` are (subleaf, register, shift): leaf 0xD's bitmap is XCR0-supported
-    (0.EDX:EAX) | XSS-supported (1.EDX:ECX).
-    """
-
-    sources: tuple[tuple[int, int, int], ...]
-    fixed: tuple[int, ...] = (0,)
-
-
-Rule = Count | Until | Bitmap
-
-#: How each leaf with subleaves enumerates them; any other leaf has subleaf 0 only.
-SUBLEAF_RULES: dict[int, Rule] = {
-    0x04: Until(EAX, 0x1F),  # deterministic cache parameters: until cache type 0
-    0x07: Count(),
-    0x0B: Until(ECX, 0xFF00),  # x2APIC topology: until level type 0
-    0x0D: Bitmap(((0, EAX, 0), (0, EDX, 32), (1, ECX, 0), (1, EDX, 32)), fixed=(0, 1)),
-    0x0F: Bitmap(((0, EDX, 0),)),  # RDT monitoring: resource bits of 0xF.0.EDX
-    0x10: Bitmap(((0, EBX, 0),)),  # RDT allocation: resource bits of 0x10.0.EBX
-    0x12: Until(EAX, 0xF, start=2),  # SGX: 0, 1, then EPC sections until type 0
-    0x14: Count(),
-    0x17: Count(),
-    0x18: Count(),
-    0x1B: Until(EAX, 0xFFF),  # PCONFIG: until target type 0
-    0x1D: Count(),
-    0x1E: Count(),
-    0x1F: Until(ECX, 0xFF00),  # V2 extended topology
-    0x20: Count(),
-    0x23: Bitmap(((0, EAX, 0),)),  # architectural PerfMon ext: valid-subleaf bitmap in 0x23.0.EAX
-    0x24: Count(),
-    0x8000001D: Until(EAX, 0x1F),  # AMD cache topology: until cache type 0
-    0x80000020: Bitmap(((0, EBX, 0),)),  # AMD PQoS extensions: bits of 0x80000020.0.EBX
-    0x80000026: Until(ECX, 0xFF00),  # AMD extended CPU topology
-}
-
-
-class LeafRange(NamedTuple):
-    """A CPUID leaf range and when it exists: a feature bit set, or a vendor family."""
-
-    base: int
-    requires_bit: tuple[int, int, int] | None = None  # (leaf, register, bit), subleaf 0
-    vendor_family: str | None = None
-
-
-#: The ranges read, in order; the hypervisor range only when CPUID.1:ECX[31] says so.
-RANGES = (
-    LeafRange(0x00000000),
-    LeafRange(0x40000000, requires_bit=(1, ECX, 31)),
-    LeafRange(0x80000000),
-    LeafRange(0xC0000000, vendor_family="centaur"),
-)
-
-
-def subleaves(rule: Rule | None, read: Callable[[int], Regs]) -> tuple[list[int], bool]:
-    """The subleaves a rule reads (reading them through ``read``) and whether the cap stopped it."""
-    if rule is None:
-        read(0)
-        return [0], False
-    if isinstance(rule, Count):
-        count = read(0)[rule.register]
-        wanted = list(range(1, min(count, MAX_SUBLEAF) + 1))
-        for subleaf in wanted:
-            read(subleaf)
-        return [0, *wanted], count > MAX_SUBLEAF
-    if isinstance(rule, Until):
-        done = list(range(rule.start))
-        for subleaf in done:
-            read(subleaf)
-        for subleaf in range(rule.start, MAX_SUBLEAF + 1):
-            done.append(subleaf)
-            if not read(subleaf)[rule.register] & rule.mask:
-                return done, False
-        return done, True
-    fixed = {s: read(s) for s in rule.fixed}
-    bits = 0
-    for subleaf, register, shift in rule.sources:
-        bits |= fixed[subleaf][register] << shift
-    extra = [b for b in range(min(bits.bit_length(), MAX_SUBLEAF + 1)) if bits >> b & 1 and b not in fixed]
-    for subleaf in extra:
-        read(subleaf)
-    return [*rule.fixed, *extra], False
-
-
 def _range_max(first: Regs, base: int) -> int:
     """The highest leaf a range's first leaf reports, capped; base when it reports none."""
-    reported = first[EAX]
-    if base == 0x40000000 and reported < base:
-        return base + 1  # old KVM reports 0, meaning 0x40000001 (as Linux reads it)
-    if not base <= reported <= base + 0xFFFF:
-        return base
-    return min(reported, base + MAX_RANGE_LEAVES)
+    reported = reported_max(base, first[EAX])
+    return base if reported is None else min(reported, base + MAX_RANGE_LEAVES)
 
 
 def _range_present(spec: LeafRange, leaves: dict[tuple[int, int], Regs]) -> bool:
@@ -196,7 +86,7 @@ def _read_leaf(reader: Reader, leaf: int, leaves: dict, notes: list[str]) -> Non
             regs = leaves[(leaf, subleaf)] = _masked(reader.cpuid(leaf, subleaf))
         return regs
 
-    _, capped = subleaves(SUBLEAF_RULES.get(leaf), read)
+    _, capped = subleaves(subleaf_rules().get(leaf), read)
     if capped:
         notes.append(f"leaf {leaf:#x}: more than {MAX_SUBLEAF + 1} subleaves; stopped at {MAX_SUBLEAF:#x}")
 

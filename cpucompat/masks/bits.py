@@ -24,17 +24,13 @@ from dataclasses import dataclass
 from ..knowledge.baselines import Baseline, load_baselines
 from ..cpuid_fields import xsave_components
 from ..dump import REGISTERS
+from ..knowledge.cpuid_layout import has_subleaves
 from ..knowledge.features import Feature, feature_table
 from ..text import printable
 from .plan import MaskPlan, header_lines
 
 Location = tuple[int, int, str]  # (leaf, subleaf, register)
 
-#: Leaves whose output depends on ECX (the subleaf); formats write them as "leaf,subleaf".
-SUBLEAF_LEAVES = frozenset({
-    0x4, 0x7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1B, 0x1D, 0x1E, 0x1F, 0x20,
-    0x23, 0x24, 0x8000001D, 0x80000020, 0x80000026,
-})
 
 #: Where each lowered scalar lives: CPUID location, lowest bit, width in bits.
 LOWERED_LOCATIONS: dict[str, tuple[Location, int, int]] = {
@@ -69,7 +65,8 @@ class Forced:
 
 
 def has_subleaf(leaf: int) -> bool:
-    return leaf in SUBLEAF_LEAVES
+    """Whether the leaf's output depends on ECX (the subleaf); formats write it as "leaf,subleaf"."""
+    return has_subleaves(leaf)
 
 
 def _xsave_registers(plan: MaskPlan, component: int) -> tuple[Location, Location]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from cpucompat.collect.leaves import MAX_RANGE_LEAVES, MAX_SUBLEAF, SUBLEAF_RULES, read_leaves
+from cpucompat.collect.leaves import MAX_RANGE_LEAVES, MAX_SUBLEAF, read_leaves
+from cpucompat.knowledge.cpuid_layout import subleaf_rules
 
 from .cpus import alder_lake_p, epyc_rome, skylake_sp
 from .fakes import FakeCpuid
@@ -106,7 +107,7 @@ def test_caps_stop_a_huge_count_and_a_huge_max_leaf():
 
 
 def test_every_rule_is_data():
-    kinds = {type(rule).__name__ for rule in SUBLEAF_RULES.values()}
+    kinds = {type(rule).__name__ for rule in subleaf_rules().values()}
     assert kinds == {"Count", "Until", "Bitmap"}
     assert {0x4, 0x7, 0xB, 0xD, 0xF, 0x10, 0x12, 0x14, 0x17, 0x18, 0x1D, 0x1F, 0x20, 0x23, 0x24,
-            0x8000001D, 0x80000020, 0x80000026} <= set(SUBLEAF_RULES)
+            0x8000001D, 0x80000020, 0x80000026} <= set(subleaf_rules())
