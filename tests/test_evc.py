@@ -7,7 +7,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat.formats import fingerprint_write as fingerprint
+from cpucompat.formats import fingerprint
 from cpucompat.cli import app
 from cpucompat.formats.reader import read_dump
 

@@ -200,7 +200,7 @@ def test_host_with_mwait_disabled_gets_no_intel_merom(tmp_path):
     for cpu in dump.cpus:  # BIOS "MONITOR/MWAIT: disabled" clears CPUID.1:ECX[3]
         eax, ebx, ecx, edx = cpu.get(1)
         cpu.leaves[(1, 0)] = (eax, ebx, ecx & ~(1 << 3), edx)
-    from cpucompat.formats import fingerprint_write as fingerprint
+    from cpucompat.formats import fingerprint
 
     document = fingerprint.from_dump(dump)
     document["findings"] = [{"id": "monitor-disabled", "status": "found", "evidence": "test",
@@ -225,7 +225,7 @@ def test_show_text_names_scalars_and_evidence():
 def test_baseline_and_fleet_name_evc_modes_as_vcenter_does(tmp_path):
     """baseline and fleet judge EVC modes on the ESXi view (MWAIT counts, though KVM hides it):
     a Haswell host with MWAIT disabled takes the cluster's EVC mode away, as evc check says."""
-    from cpucompat.formats import fingerprint_write as fingerprint
+    from cpucompat.formats import fingerprint
 
     haswell = reference("dumps", "instlatx64", "GenuineIntel00306F2_HaswellEP_00_CPUID.txt")
     dump = read_dump(haswell)

@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from cpucompat.formats import fingerprint_write as fingerprint
+from cpucompat.formats import fingerprint
 from cpucompat.cli import app
 from cpucompat.dump import CpuLeaves
 from cpucompat.formats.reader import read_dump

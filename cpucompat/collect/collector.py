@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..formats import fingerprint_write as fingerprint
+from ..formats import fingerprint
 from ..cpuid_fields import leaf_ranges
 from ..cpulist import format_cpu_list
 from ..dump import CpuLeaves, Dump, KernelCpu

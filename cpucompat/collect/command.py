@@ -26,7 +26,7 @@ def run(output: str = STDOUT, cpus: str | None = None, force: bool = False, chec
         load_msr: bool = False, nfd: str | None = None, prometheus: str | None = None) -> None:
     """Collect this host; write the fingerprint (stdout, or ``output`` atomically) and/or the summary,
     and the NFD feature file and Prometheus textfile asked for (always replaced, atomically)."""
-    from ..formats import fingerprint_write as fingerprint
+    from ..formats import fingerprint
     from ..output import refuse_existing, write_text
     from .collector import collect
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..formats import fingerprint_write as fingerprint
+from ..formats import fingerprint
 from ..decode import Decoded, decode
 from ..dump import REGISTERS, CpuLeaves, Dump
 from ..errors import UsageError
@@ -132,6 +132,6 @@ def write_fingerprints(dump: Dump, folder: str, count: int, configs: int = 16, s
     width = len(str(count - 1))
     for i, which in enumerate(pick):
         name = f"fp-{i:0{width}d}"
-        document = {**documents[which], "host": {"hostname": name}}
+        document = {**documents[which], "host": {**documents[which]["host"], "hostname": name}}  # the schema wants tool_version
         with open(os.path.join(folder, f"{name}.json"), "w", encoding="utf-8") as handle:
             handle.write(fingerprint.dumps(document))

@@ -1,32 +1,109 @@
-"""cpucompat's own fingerprint JSON (``"format": "cpucompat-fingerprint"``, version 1).
+"""cpucompat's own fingerprint JSON (``"format": "cpucompat-fingerprint"``, version 1): reader and writer.
 
-The whole document shape lives in ``_from_document`` so it can follow the schema
-(``data/fingerprint.schema.json``) in one place. Shape is checked by hand, not with
-jsonschema, to keep fleet imports fast; every mismatch names its JSON path
-(``raw.cpus[3].leaves[7]: expected 6 hex strings``).
+A fingerprint is what the host agent leaves on each server: the raw CPUID of every logical
+CPU (and what KVM can offer guests), XCR0, the kernel's view, firmware facts, BIOS findings
+and notes. ``content_hash`` covers the ``raw`` part only, so two collections of the same
+hardware and settings hash alike whatever the hostname or time. Files are written with
+``cpucompat.output.write_text``.
+
+The shape has one truth, ``data/fingerprint.schema.json``: ``parse`` checks every document
+against it with a validator fastjsonschema compiles once, on first use, and every mismatch
+is one error naming its JSON path (``raw.cpus[3].leaves[7]: expected 6 hex strings ...``).
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
-import re
 from typing import Any
 
-from cpucompat.dump import CpuLeaves, Dump, KernelCpu
-from cpucompat.errors import InputError
-from cpucompat.formats._common import MAX_CPUS
+from .. import __version__
+from ..dump import CpuLeaves, Dump, KernelCpu
+from ..errors import InputError
+from ._common import MAX_CPUS, shorten
 
 NAME = "fingerprint"
 FORMAT = "cpucompat-fingerprint"
 VERSION = 1
 
-_HEX = re.compile(r"0[xX][0-9a-fA-F]{1,16}")
 _WRONG_SHAPE = f"JSON of the wrong shape: expected a cpucompat fingerprint (format: {FORMAT})"
 
 
-class _Shape(Exception):
-    """A shape mismatch at a JSON path; turned into an InputError by ``parse``."""
+# --- writer ---
 
+def leaf_rows(cpu: CpuLeaves) -> list[list[str]]:
+    """Leaves as rows of six hex strings, sorted by leaf then subleaf."""
+    return [
+        [f"{leaf:#010x}", f"{subleaf:#04x}", *(f"{r:#010x}" for r in regs)]
+        for (leaf, subleaf), regs in sorted(cpu.leaves.items())
+    ]
+
+
+def raw_section(cpus: list[CpuLeaves], kvm_supported: CpuLeaves | None = None) -> dict:
+    return {
+        "cpus": [
+            {"cpu": cpu.index, "xcr0": None if cpu.xcr0 is None else f"{cpu.xcr0:#x}", "leaves": leaf_rows(cpu)}
+            for cpu in cpus
+        ],
+        "kvm_supported": None if kvm_supported is None else {"leaves": leaf_rows(kvm_supported)},
+    }
+
+
+def content_hash(raw: dict) -> str:
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+def build(
+    cpus: list[CpuLeaves],
+    *,
+    host: dict,
+    source: dict,
+    kvm_supported: CpuLeaves | None = None,
+    kernel: dict | None = None,
+    firmware: dict | None = None,
+    findings: list[dict] | None = None,
+    notes: list[str] | None = None,
+) -> dict:
+    """A fingerprint v1 document (a plain dict ready for json.dumps)."""
+    raw = raw_section(cpus, kvm_supported)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "host": {"tool_version": __version__, **host},
+        "source": source,
+        "raw": raw,
+        "kernel": kernel or {},
+        "firmware": firmware or {},
+        "findings": findings or [],
+        "notes": notes or [],
+        "content_hash": content_hash(raw),
+    }
+
+
+def from_dump(dump: Dump) -> dict:
+    """Convert any parsed dump into a fingerprint (the source records where it came from)."""
+    kernel = {k: v for k, v in dump.extra.get("kernel", {}).items() if k != "cpus"}
+    if dump.kernel:
+        kernel["cpus"] = [{"cpu": k.index, "flags": sorted(k.flags), "microcode": k.microcode} for k in dump.kernel]
+    return build(
+        dump.cpus,
+        host=dict(dump.host),
+        source={"method": "import", "format": dump.format, "from": dump.path},
+        kvm_supported=dump.kvm_supported,
+        kernel=kernel,
+        firmware=dump.extra.get("firmware"),
+        findings=dump.extra.get("findings"),
+        notes=list(dump.notes),
+    )
+
+
+def dumps(document: dict) -> str:
+    return json.dumps(document, indent=1) + "\n"
+
+
+# --- reader ---
 
 def sniff(text: str) -> bool:
     """True for any JSON-looking text; ``parse`` then insists on the fingerprint shape."""
@@ -44,40 +121,74 @@ def parse(text: str, path: str) -> Dump:
     if not isinstance(doc, dict) or "format" not in doc:
         raise InputError(path, _WRONG_SHAPE)
     if doc["format"] != FORMAT:
-        raise InputError(path, f"{_WRONG_SHAPE}, got format {doc['format']!r}")
+        raise InputError(path, f"{_WRONG_SHAPE}, got format {shorten(repr(doc['format']))}")
     version = doc.get("version")
-    if version != VERSION:
-        raise InputError(path, f"fingerprint version {version!r} is not supported (expected {VERSION})")
+    if version != VERSION or isinstance(version, bool):
+        raise InputError(path, f"fingerprint version {shorten(repr(version))} is not supported (expected {VERSION})")
+    problem = validate(doc)
+    if problem:
+        raise InputError(path, problem)
+    return _from_document(doc, path)
+
+
+@functools.cache
+def _validator():
+    """The schema's validator, compiled on first use (fastjsonschema generates Python code)."""
+    import fastjsonschema
+
+    from ..knowledge.tables import data_file
+
+    schema = json.loads(data_file("fingerprint.schema.json").read_text())
+    return fastjsonschema.compile(schema), fastjsonschema.JsonSchemaValueException
+
+
+def validate(doc: Any) -> str | None:
+    """None when ``doc`` follows data/fingerprint.schema.json, else what is wrong and where."""
+    check, invalid = _validator()
     try:
-        return _from_document(doc, path)
-    except _Shape as error:
-        raise InputError(path, str(error)) from None
+        check(doc)
+    except invalid as error:
+        return _message(error)
+    return None
+
+
+#: How a schema type reads in "expected ..., got ...".
+_TYPE_WORDS = {"string": "a string", "object": "an object", "array": "an array", "integer": "an integer",
+               "null": "null", "number": "a number", "boolean": "a boolean"}
+
+
+def _message(error) -> str:
+    """A schema violation as ``JSON.PATH: expected ..., got ...`` (the path without ``data``)."""
+    where = error.name.removeprefix("data").lstrip(".")
+    rule, schema, value = error.rule, error.definition, error.value
+    if rule == "type":
+        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+        text = f"expected {' or '.join(_TYPE_WORDS.get(t, t) for t in types)}, got {_kind(value)}"
+    elif rule == "required":
+        text = "missing " + ", ".join(key for key in schema["required"] if key not in value)
+    elif rule == "additionalProperties":
+        extra = sorted(set(value) - set(schema.get("properties", {})))
+        text = "unexpected " + ", ".join(shorten(repr(key)) for key in extra[:3]) + (" ..." if len(extra) > 3 else "")
+    elif rule == "maxItems" and where.endswith("cpus"):
+        text = f"more than {MAX_CPUS} CPUs; expected one host's"
+    elif "description" in schema:
+        text = f"expected {schema['description']}, got {_kind(value)}"
+    else:
+        text = error.message.removeprefix(error.name).strip()
+    return shorten(f"{where}: {text}" if where else text, 400)
 
 
 def _from_document(doc: dict, path: str) -> Dump:
-    """Map the v1 document onto a Dump; the one place that knows the fingerprint's keys."""
-    raw = _object(doc.get("raw"), "raw")
-    cpus = [
-        _cpu(_object(item, f"raw.cpus[{i}]"), f"raw.cpus[{i}]")
-        for i, item in enumerate(_cpu_array(raw.get("cpus"), "raw.cpus"))
-    ]
+    """Map a valid v1 document onto a Dump; the one place that knows the fingerprint's keys."""
+    raw = doc["raw"]
+    cpus = [_cpu(item) for item in raw["cpus"]]
     kvm = raw.get("kvm_supported")
     kvm_leaves = None
     if kvm is not None:
-        kvm_object = _object(kvm, "raw.kvm_supported")
         kvm_leaves = CpuLeaves(index=0, label="KVM_GET_SUPPORTED_CPUID")
-        kvm_leaves.leaves = _leaves(kvm_object.get("leaves"), "raw.kvm_supported.leaves")
-    kernel = dict(_object(doc.get("kernel", {}), "kernel"))
-    kernel_cpus = [
-        _kernel_cpu(_object(item, f"kernel.cpus[{i}]"), f"kernel.cpus[{i}]")
-        for i, item in enumerate(_cpu_array(kernel.pop("cpus", []), "kernel.cpus"))
-    ]
-    host = dict(_object(doc.get("host", {}), "host"))
-    if "hostname" in host:
-        _string(host["hostname"], "host.hostname")
-    notes = _array(doc.get("notes", []), "notes")
-    for i, note in enumerate(notes):
-        _string(note, f"notes[{i}]")
+        kvm_leaves.leaves = _leaves(kvm["leaves"])
+    kernel = dict(doc.get("kernel", {}))
+    kernel_cpus = [_kernel_cpu(item) for item in kernel.pop("cpus", [])]
     return Dump(
         path=path,
         format=NAME,
@@ -85,108 +196,42 @@ def _from_document(doc: dict, path: str) -> Dump:
         kernel=kernel_cpus,
         kvm_supported=kvm_leaves,
         degraded=not cpus,
-        host=host,
-        notes=list(notes),
+        host=dict(doc["host"]),
+        notes=list(doc.get("notes", [])),
         extra={
-            "firmware": _object(doc.get("firmware", {}), "firmware"),
-            "findings": _findings(doc.get("findings", [])),
-            "source": _object(doc.get("source", {}), "source"),
+            "firmware": doc.get("firmware", {}),
+            "findings": doc.get("findings", []),
+            "source": doc["source"],
             "kernel": kernel,
             "content_hash": doc.get("content_hash"),
         },
     )
 
 
-def _cpu_array(value: Any, where: str) -> list:
-    items = _array(value, where)
-    if len(items) > MAX_CPUS:
-        raise _Shape(f"{where}: more than {MAX_CPUS} CPUs; expected one host's")
-    return items
-
-
-#: Keys of a BIOS finding (schema: findings.items) and the type each must have.
-_FINDING_STRINGS = ("id", "status", "evidence", "explanation")
-
-
-def _findings(value: Any) -> list[dict]:
-    """BIOS findings: objects with string id/status (evidence, explanation) and integer cpus."""
-    findings = _array(value, "findings")
-    for i, item in enumerate(findings):
-        finding = _object(item, f"findings[{i}]")
-        for key in _FINDING_STRINGS:
-            if key in finding or key in ("id", "status"):
-                _string(finding.get(key), f"findings[{i}].{key}")
-        for j, cpu in enumerate(_array(finding.get("cpus", []), f"findings[{i}].cpus")):
-            _integer(cpu, f"findings[{i}].cpus[{j}]")
-    return findings
-
-
-def _cpu(item: dict, where: str) -> CpuLeaves:
+def _cpu(item: dict) -> CpuLeaves:
     xcr0 = item.get("xcr0")
-    return CpuLeaves(
-        index=_integer(item.get("cpu"), f"{where}.cpu"),
-        leaves=_leaves(item.get("leaves"), f"{where}.leaves"),
-        xcr0=None if xcr0 is None else _hex(xcr0, f"{where}.xcr0", 64),
-    )
+    return CpuLeaves(index=int(item["cpu"]), leaves=_leaves(item["leaves"]),
+                     xcr0=None if xcr0 is None else int(xcr0, 16))
 
 
-def _leaves(value: Any, where: str) -> dict[tuple[int, int], tuple[int, int, int, int]]:
+def _leaves(rows: list) -> dict[tuple[int, int], tuple[int, int, int, int]]:
     leaves = {}
-    for i, row in enumerate(_array(value, where)):
-        if not (isinstance(row, list) and len(row) == 6 and all(isinstance(v, str) for v in row)):
-            raise _Shape(f"{where}[{i}]: expected 6 hex strings [leaf, subleaf, eax, ebx, ecx, edx]")
-        numbers = (_hex(value, f"{where}[{i}][{j}]", 32) for j, value in enumerate(row))
-        leaf, subleaf, eax, ebx, ecx, edx = numbers
+    for row in rows:
+        leaf, subleaf, eax, ebx, ecx, edx = (int(value, 16) for value in row)
         leaves[(leaf, subleaf)] = (eax, ebx, ecx, edx)
     return leaves
 
 
-def _kernel_cpu(item: dict, where: str) -> KernelCpu:
-    flags = _array(item.get("flags", []), f"{where}.flags")
-    for i, flag in enumerate(flags):
-        _string(flag, f"{where}.flags[{i}]")
+def _kernel_cpu(item: dict) -> KernelCpu:
     optional = {key: item.get(key) for key in ("family", "model", "stepping")}
     return KernelCpu(
-        index=_integer(item.get("cpu"), f"{where}.cpu"),
-        flags=frozenset(flags),
-        vendor_id=_string(item.get("vendor_id", ""), f"{where}.vendor_id"),
-        model_name=_string(item.get("model_name", ""), f"{where}.model_name"),
-        microcode=_string(item.get("microcode") or "", f"{where}.microcode"),
-        **{k: None if v is None else _integer(v, f"{where}.{k}") for k, v in optional.items()},
+        index=int(item["cpu"]),
+        flags=frozenset(item.get("flags", [])),
+        vendor_id=item.get("vendor_id", ""),
+        model_name=item.get("model_name", ""),
+        microcode=item.get("microcode") or "",
+        **{k: None if v is None else int(v) for k, v in optional.items()},
     )
-
-
-def _object(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise _Shape(f"{where}: expected an object, got {_kind(value)}")
-    return value
-
-
-def _array(value: Any, where: str) -> list:
-    if not isinstance(value, list):
-        raise _Shape(f"{where}: expected an array, got {_kind(value)}")
-    return value
-
-
-def _string(value: Any, where: str) -> str:
-    if not isinstance(value, str):
-        raise _Shape(f"{where}: expected a string, got {_kind(value)}")
-    return value
-
-
-def _integer(value: Any, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _Shape(f"{where}: expected a non-negative integer, got {_kind(value)}")
-    return value
-
-
-def _hex(value: Any, where: str, bits: int) -> int:
-    if not isinstance(value, str) or not _HEX.fullmatch(value):
-        raise _Shape(f"{where}: expected a hex string like '0x1f', got {_kind(value)}")
-    number = int(value, 16)
-    if number >> bits:
-        raise _Shape(f"{where}: {value} is more than {bits} bits")
-    return number
 
 
 def _kind(value: Any) -> str:
@@ -197,5 +242,4 @@ def _kind(value: Any) -> str:
         return "an object"
     if isinstance(value, list):
         return "an array"
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
+    return shorten(repr(value))

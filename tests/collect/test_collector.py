@@ -15,7 +15,7 @@ from cpucompat.errors import UsageError
 from cpucompat.formats.reader import parse_text
 from cpucompat.knowledge.tables import data_file
 from cpucompat.dump import CpuLeaves
-from cpucompat.formats.fingerprint_write import dumps
+from cpucompat.formats.fingerprint import dumps
 
 from .cpus import alder_lake_e, alder_lake_p, skylake_sp
 from .fakes import FakeCpuid, FakeMsr, make_root, sources

@@ -44,6 +44,9 @@ def test_more_cpus_than_any_host_are_refused_early(block):
     assert time.perf_counter() - start < 5
 
 
+FINDING = {"id": "nx", "status": "found", "evidence": "", "explanation": ""}
+
+
 def _fingerprint(tmp_path, **changes) -> str:
     doc = json.loads(_samples.FINGERPRINT)
     for key, value in changes.items():
@@ -61,9 +64,10 @@ def _fingerprint(tmp_path, **changes) -> str:
     ({"hostname": {"a": 1}}, "host.hostname: expected a string, got an object"),
     ({"hostname": 7}, "host.hostname: expected a string, got 7"),
     ({"findings": [1]}, "findings[0]: expected an object, got 1"),
-    ({"findings": [{"status": "found"}]}, "findings[0].id: expected a string, got null"),
-    ({"findings": [{"id": ["x"], "status": "found"}]}, "findings[0].id: expected a string, got an array"),
-    ({"findings": [{"id": "nx", "status": "found", "cpus": "0"}]}, "findings[0].cpus: expected an array, got '0'"),
+    ({"findings": [{"status": "found"}]}, "findings[0]: missing id, evidence, explanation"),
+    ({"findings": [{**FINDING, "id": ["x"]}]}, "findings[0].id: expected a string, got an array"),
+    ({"findings": [{**FINDING, "cpus": "0"}]}, "findings[0].cpus: expected an array, got '0'"),
+    ({"findings": [{**FINDING, "status": "maybe"}]}, "findings[0].status: must be one of ['found', 'not-found', 'unknown']"),
     ({"findings": {"id": "nx"}}, "findings: expected an array, got an object"),
 ])
 def test_malformed_host_names_and_findings_are_one_error(tmp_path, changes, message):
