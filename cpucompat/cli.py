@@ -135,6 +135,9 @@ KVM_OPTION = typer.Option("--kvm", help="Use what KVM can offer guests (the fing
                                         "KVM_GET_SUPPORTED_CPUID) instead of the raw host CPUID.")
 ALL_BITS_OPTION = typer.Option("--all-bits", help="Judge every CPUID bit: host-only ones (HWP, EST, SMX, "
                                                   "VMX/SVM ...) and KVM-emulated ones (x2apic ...) too.")
+GUEST_OPTION = typer.Option("--guest", help="Check that this guest OS boots on the result, e.g. rhel-9 or "
+                                            "windows-server-2025 (repeat; default: warn about every floor in "
+                                            "data/guest-os-floors.csv the result falls below).")
 
 
 def _decode_all(inputs: list[str], kvm: bool = False):
@@ -173,6 +176,7 @@ def baseline(
     qemu_version: Annotated[str | None, QEMU_VERSION_OPTION] = None,
     accel: Annotated[Accel, ACCEL_OPTION] = Accel.kvm,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
+    guest: Annotated[list[str] | None, GUEST_OPTION] = None,
 ) -> None:
     """The features every host can offer a VM, levelled fields, named modes and weakest links."""
     from .cluster import Policy, cluster_baseline
@@ -183,6 +187,10 @@ def baseline(
     result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor, all_bits))
     document = baseline_json(result, names.value)
     document["qemu_version"], document["accel"] = selection.version, selection.accel
+    from .guests import warn as guest_floors
+
+    document["guest_floors"] = guest_floors(result.features | Policy(all_bits=all_bits).never_blocking(),
+                                            "this cluster's baseline", guest or [])
     emit_json(document) if as_json else print_baseline(document)
 
 
@@ -262,6 +270,7 @@ def evc_check(
     inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of hosts.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
+    guest: Annotated[list[str] | None, GUEST_OPTION] = None,
 ) -> None:
     """The highest EVC mode each host supports, the cluster's mode, and why not the next one."""
     from .cluster import Policy
@@ -269,6 +278,12 @@ def evc_check(
     from .views.baseline import evc_check_document
 
     document = evc_check_document(_decode_all(inputs), Policy(all_bits=all_bits))
+    from .guests import warn as guest_floors
+    from .knowledge.baselines import get as get_baseline
+
+    mode = (document.get("cluster") or document["hosts"][0]).get("max_evc_mode")
+    if mode:
+        document["guest_floors"] = guest_floors(get_baseline(mode).features, mode, guest or [])
     emit_json(document) if as_json else print_evc_check(document)
 
 
@@ -323,6 +338,7 @@ def mask(
     qemu_version: Annotated[str | None, QEMU_VERSION_OPTION] = None,
     accel: Annotated[Accel, ACCEL_OPTION] = Accel.kvm,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
+    guest: Annotated[list[str] | None, GUEST_OPTION] = None,
 ) -> None:
     """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
     from .output import refuse_existing, write_text
@@ -346,6 +362,9 @@ def mask(
     plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)
     if plan.empty:
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
+    from .guests import warn as guest_floors
+
+    guest_floors(plan.vm_features - set(plan.hidden), f"this mask ({plan.target_label})", guest or [])
     text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
     write_text(output, text, force=force)
 
@@ -380,6 +399,7 @@ def fleet_analyse(
     min_hosts: Annotated[str | None, typer.Option("--min-hosts", help="The richest baseline keeping at least this share of hosts, e.g. 95%.")] = None,
     without: Annotated[list[str] | None, typer.Option("--without", help="What-if: the baseline without these hosts (repeat, or comma-separated).")] = None,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
+    guest: Annotated[list[str] | None, GUEST_OPTION] = None,
 ) -> None:
     """Baseline, compatibility classes and feature coverage of a fleet, and what-ifs."""
     from .cluster import Policy
@@ -401,6 +421,10 @@ def fleet_analyse(
     left_out = [host for item in without or [] for host in item.split(",") if host]
     report = analyse(ingested.fleet, Policy(include_nonmigratable, cross_vendor, all_bits), share, left_out)
     document = fleet_json(report, names.value, ingested.skipped)
+    from .guests import warn as guest_floors
+
+    document["guest_floors"] = guest_floors(report.baseline.features | Policy(all_bits=all_bits).never_blocking(),
+                                            "the fleet baseline", guest or [])
     emit_json(document) if as_json else print_fleet(document)
 
 
