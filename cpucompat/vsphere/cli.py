@@ -109,6 +109,7 @@ def vmotion_check(
 ) -> None:
     """Can each VM move to each target host with vMotion? Every blocker with what to change.
     Exit 0 all can move, 1 some cannot, 2 bad input."""
+    from ..views.vmotion import print_moves, vmotion_document
     from .vmotion import check, select
 
     if html:
@@ -119,43 +120,18 @@ def vmotion_check(
     chosen = select(records, vms, "VM", cluster)
     targets = select(hosts, to, "host", cluster)
     moves = check(chosen, targets, hosts)
-    document = {"vms": [v["name"] for v in chosen], "hosts": [t["name"] for t in targets],
-                "moves": [m.as_json() for m in moves]}
+    document = vmotion_document(chosen, targets, moves)
     if html:
         from ..output import write_text
-        from .vmap import render
+        from ..views.vmotion import vmotion_map
 
-        write_text(html, render(document, chosen), force=force)
+        write_text(html, vmotion_map(document, chosen), force=force)
     if as_json:
         sys.stdout.write(json.dumps(document, indent=2) + "\n")
     else:
         print_moves(document)
     if not all(m.can_move for m in moves):
         raise typer.Exit(1)
-
-
-def print_moves(document: dict) -> None:
-    """The VM x host matrix, then each blocker with its remedy."""
-    from ..text import printable
-
-    cells = {(m["vm"], m["to"]): m for m in document["moves"]}
-    hosts = document["hosts"]
-    width = max([len("VM")] + [len(printable(v)) for v in document["vms"]])
-    header = "VM".ljust(width) + "  " + "  ".join(printable(h) for h in hosts)
-    print(header)
-    for vm in document["vms"]:
-        row = []
-        for host in hosts:
-            move = cells.get((vm, host))
-            mark = "(here)" if move is None else "ok" if move["can_move"] else f"NO({len(move['blockers'])})"
-            row.append(mark.ljust(len(printable(host))))
-        print(printable(vm).ljust(width) + "  " + "  ".join(row))
-    for move in document["moves"]:
-        if move["blockers"]:
-            print(f"\n{printable(move['vm'])} -> {printable(move['to'])}: cannot move")
-            for blocker in move["blockers"]:
-                print(f"  {blocker['check']}: {printable(blocker['detail'])}")
-                print(f"    fix: {printable(blocker['remedy'])}")
 
 
 @vsphere_app.command("apply-evc")

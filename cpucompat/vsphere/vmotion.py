@@ -44,9 +44,6 @@ class Blocker:
     def remedy(self) -> str:
         return REMEDIES[self.check].format(what=self.what)
 
-    def as_json(self) -> dict:
-        return {"check": self.check, "what": self.what, "detail": self.detail, "remedy": self.remedy}
-
 
 @dataclass
 class Move:
@@ -59,10 +56,6 @@ class Move:
     @property
     def can_move(self) -> bool:
         return not self.blockers
-
-    def as_json(self) -> dict:
-        return {"vm": self.vm, "from": self.source, "to": self.target, "can_move": self.can_move,
-                "blockers": [b.as_json() for b in self.blockers], "notes": self.notes}
 
 
 def _decoded(record: dict):
