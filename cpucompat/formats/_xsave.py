@@ -6,36 +6,35 @@ For subleaf i >= 2 CPUID returns EAX = size and EBX = offset of XSAVE component 
 ECX[0] = 1 for supervisor components); subleaf 1 returns feature bits in EAX[4:0]. The
 components a line can be are the bits that subleaf 0 (XCR0-capable, EDX:EAX) and subleaf 1
 (IA32_XSS-capable, EDX:ECX) report, in ascending order: AIDA64 prints subleaves in order.
+Sizes and standard offsets are ``data/xsave-components.csv``'s.
 """
 
 from __future__ import annotations
 
-from cpucompat.dump import Regs
+from functools import cache
+from typing import NamedTuple
 
-#: component -> (size, standard offset or None): Intel SDM Vol. 1 §13.2-13.5, AMD APM Vol. 2
-#: §11.5. AMD packs the user components differently (Zen 4: opmask at 0x340, PKRU at 0x980),
-#: so a size match alone also counts; supervisor components have no offset.
-COMPONENTS: dict[int, tuple[int | None, int | None]] = {
-    2: (0x100, 0x240),  # AVX (YMM_Hi128)
-    3: (0x40, 0x3C0),  # MPX BNDREGS
-    4: (0x40, 0x400),  # MPX BNDCSR
-    5: (0x40, 0x440),  # AVX-512 opmask
-    6: (0x200, 0x480),  # AVX-512 ZMM_Hi256
-    7: (0x400, 0x680),  # AVX-512 Hi16_ZMM
-    8: (0x80, None),  # PT (supervisor)
-    9: (0x8, 0xA80),  # PKRU
-    10: (0x8, None),  # PASID (supervisor)
-    11: (0x10, None),  # CET_U (supervisor)
-    12: (0x18, None),  # CET_S (supervisor)
-    13: (0x8, None),  # HDC (supervisor)
-    14: (0x30, None),  # UINTR (supervisor)
-    15: (None, None),  # arch LBR (supervisor, size depends on the LBR depth)
-    16: (0x8, None),  # HWP (supervisor)
-    17: (0x40, 0xAC0),  # AMX TILECFG
-    18: (0x2000, 0xB00),  # AMX TILEDATA
-    19: (0x80, 0x3C0),  # APX extended GPRs (reuses the MPX area)
-    62: (0x80, 0x340),  # AMD LWP
-}
+from cpucompat.dump import Regs
+from cpucompat.knowledge.tables import table
+
+class Component(NamedTuple):
+    """One row of ``data/xsave-components.csv``: size and standard offset, None where CPUID
+    reports none (supervisor components have no offset; arch LBR's size varies)."""
+
+    component: int
+    name: str
+    size: int | None = None
+    offset: int | None = None
+
+
+@cache
+def components() -> dict[int, tuple[int | None, int | None]]:
+    """component -> (size, standard offset or None) for the components CPUID enumerates (i >= 2).
+    AMD packs the user components differently, so a size match alone also counts."""
+    return {row.component: (row.size, row.offset) for row in table("xsave-components.csv", Component)
+            if row.component >= 2}
+
+
 _SUBLEAF1_EAX_BITS = 0x1F  # XSAVEOPT, XSAVEC, XGETBV1, XSAVES, XFD
 
 
@@ -60,7 +59,7 @@ def infer_subleaf(seen: dict[int, Regs], regs: Regs, last: int | None = None) ->
         return sized[0]
     if candidates:
         return candidates[0]
-    known = [i for i in COMPONENTS if i > last and _matches(i, regs, offset=True)]
+    known = [i for i in components() if i > last and _matches(i, regs, offset=True)]
     return known[0] if known else last + 1
 
 
@@ -73,7 +72,7 @@ def _enabled(seen: dict[int, Regs]) -> list[int]:
 
 
 def _matches(component: int, regs: Regs, *, offset: bool) -> bool:
-    size, standard = COMPONENTS.get(component, (None, None))
+    size, standard = components().get(component, (None, None))
     eax, ebx, ecx, _ = regs
     if size is not None and eax != size:
         return False

@@ -8,8 +8,9 @@ the baselines folder (``baselines/`` beside that data folder when there is one);
 Every CSV file here has the same shape: ``#`` comment lines (the sources), then a header, then
 rows; blank lines are skipped. ``rows(name)`` gives them as dicts, ``table(name, Row)`` as typed
 rows (a NamedTuple whose fields name columns; ``int`` fields accept decimal or ``0x`` hex,
-``bool`` fields ``yes``/``no``/``1``/``0``). Both are read once per process. This module
-imports only the standard library's csv and json, so the host agent stays light.
+``int | None`` fields read a blank as None, ``bool`` fields ``yes``/``no``/``1``/``0``). Both
+are read once per process. This module imports only the standard library's csv and json, so
+the host agent stays light.
 """
 
 from __future__ import annotations
@@ -67,6 +68,8 @@ def rows(name: str) -> tuple[dict[str, str], ...]:
 
 def _converter(kind: Any):
     kind = getattr(kind, "__forward_arg__", kind)  # NamedTuple fields under postponed annotations
+    if kind in ("int | None", "None | int"):
+        return lambda text: int(text, 0) if text else None
     if kind in (int, "int"):
         return lambda text: int(text, 0) if text else 0
     if kind in (bool, "bool"):
