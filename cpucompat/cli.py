@@ -80,16 +80,12 @@ def decode(
     per_cpu: Annotated[bool, typer.Option("--per-cpu", help="Also show every logical CPU.")] = False,
 ) -> None:
     """Decode a CPUID dump into vendor, signature, fields and named features."""
-    from .decode import decode as decode_dump, to_json
+    from .decode import decode as decode_dump
     from .formats.reader import read_dump
+    from .views.decode import decode_document, print_decoded
 
-    document = to_json(decode_dump(read_dump(input)), names.value, per_cpu)
-    if as_json:
-        emit_json(document)
-    else:
-        from .views.text import print_decoded
-
-        print_decoded(document)
+    document = decode_document(decode_dump(read_dump(input)), names.value, per_cpu)
+    emit_json(document) if as_json else print_decoded(document)
     for warning in document["warnings"]:
         print(f"warning: {warning}", file=sys.stderr)
 
@@ -180,8 +176,7 @@ def baseline(
 ) -> None:
     """The features every host can offer a VM, levelled fields, named modes and weakest links."""
     from .cluster import Policy, cluster_baseline
-    from .views.text import print_baseline
-    from .views.baseline import baseline_json
+    from .views.baseline import baseline_json, print_baseline
 
     selection = _use_qemu(qemu_version, accel, not as_json)
     result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor, all_bits))
@@ -209,8 +204,8 @@ def compare(
 ) -> None:
     """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible."""
     from .cluster import Policy
-    from .compare import compare as verdict_for, source_from_baseline, source_from_host, verdict_json
-    from .views.text import print_verdicts
+    from .compare import compare as verdict_for, source_from_baseline, source_from_host
+    from .views.compare import compare_document, print_verdicts
 
     paths = [p for p in [source, *(targets or [])] if p]
     named_source = evc or qemu_model
@@ -221,8 +216,7 @@ def compare(
     policy = Policy(all_bits=all_bits)
     origin = source_from_baseline(named_source, policy) if named_source else source_from_host(hosts.pop(0), policy)
     verdicts = [verdict_for(origin, host, policy) for host in hosts]
-    document = {"source": origin.name, "qemu_version": selection.version, "accel": selection.accel,
-                "notes": list(origin.notes), "targets": [verdict_json(v) for v in verdicts]}
+    document = compare_document(origin, verdicts, selection.version, selection.accel)
     if not as_json:
         for note in origin.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -241,8 +235,7 @@ app.add_typer(evc_app, name="evc")
 def evc_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False) -> None:
     """Every EVC mode cpucompat knows, by vendor and level."""
     from .knowledge.baselines import load_baselines
-    from .views.text import print_mode_list
-    from .views.baseline import baseline_summary
+    from .views.evc import baseline_summary, print_mode_list
 
     document = [baseline_summary(b) for b in load_baselines("evc")]
     emit_json(document) if as_json else print_mode_list(document)
@@ -257,8 +250,7 @@ def evc_show(
 ) -> None:
     """One EVC mode: its features and what it adds over its parent."""
     from .knowledge.baselines import get
-    from .views.text import print_mode_detail
-    from .views.baseline import baseline_detail
+    from .views.evc import baseline_detail, print_mode_detail
 
     document = baseline_detail(get(mode), names.value)
     emit_json(document) if as_json else print_mode_detail(document)
@@ -274,10 +266,10 @@ def evc_check(
 ) -> None:
     """The highest EVC mode each host supports, the cluster's mode, and why not the next one."""
     from .cluster import Policy
-    from .views.text import print_evc_check
-    from .views.baseline import evc_check_document
+    from .evc import check_hosts
+    from .views.evc import evc_check_document, print_evc_check
 
-    document = evc_check_document(_decode_all(inputs), Policy(all_bits=all_bits))
+    document = evc_check_document(check_hosts(_decode_all(inputs), Policy(all_bits=all_bits)))
     from .guests import warn as guest_floors
     from .knowledge.baselines import get as get_baseline
 

@@ -18,10 +18,6 @@ from .cluster import LEVELLED_FIELDS, Policy, host_only_left_out, usable_feature
 from .decode import Decoded
 from .knowledge.features import feature_table
 
-#: The vendor-facing vocabularies a missing feature is reported in.
-REPORTED_VOCABULARIES = ("linux", "qemu", "libvirt", "vmware", "xen")
-
-
 @dataclass(frozen=True)
 class Source:
     """What the VM sees: a decoded host, or a named baseline standing in for one."""
@@ -116,24 +112,3 @@ def compare(source: Source, target: Decoded, policy: Policy = Policy()) -> Verdi
         host_only=sorted(source.host_only - target.features),
         emulated=sorted((source.features - target.features) & policy.never_blocking()),
     )
-
-
-def feature_names(name: str) -> dict[str, str]:
-    """A canonical feature's name in each vendor-facing vocabulary (blank ones left out)."""
-    feature = feature_table().by_name[name]
-    names = {v: feature.name_in(v) for v in REPORTED_VOCABULARIES}
-    return {"name": name, **{v: n for v, n in names.items() if n}}
-
-
-def verdict_json(verdict: Verdict) -> dict:
-    return {
-        "target": verdict.target,
-        "verdict": "compatible" if verdict.compatible else "incompatible",
-        "missing": [feature_names(n) for n in verdict.missing],
-        "lower": {k: {"source": s, "target": t} for k, (s, t) in verdict.lower.items()},
-        "missing_xsave_components": verdict.missing_xsave,
-        "host_only": verdict.host_only,
-        "emulated": verdict.emulated,
-        "vendor_mismatch": None if verdict.vendor_mismatch is None
-        else dict(zip(("source", "target"), verdict.vendor_mismatch)),
-    }

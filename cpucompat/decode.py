@@ -230,31 +230,3 @@ def kvm_view(dump: Dump) -> Dump:
     return Dump(path=dump.path, format=dump.format, cpus=[cpu], host=dump.host,
                 notes=[*dump.notes, "decoded from KVM_GET_SUPPORTED_CPUID"],
                 extra={"findings": dump.extra.get("findings")})
-
-
-def _json_fields(fields: dict) -> dict:
-    out = dict(fields)
-    for name in ("xcr0_supported", "xss_supported", "xcr0"):
-        if out.get(name) is not None:
-            out[name] = f"{out[name]:#x}"
-    return out
-
-
-def to_json(decoded: Decoded, vocabulary: str = "canonical", per_cpu: bool = False) -> dict:
-    """The documented JSON shape of ``cpucompat decode --json``."""
-    table = feature_table()
-    document = {
-        "input": decoded.path, "format": decoded.format, "vendor": decoded.vendor,
-        "family": decoded.family, "model": decoded.model, "stepping": decoded.stepping,
-        "brand": decoded.brand, "cpus": len(decoded.per_cpu), "names": vocabulary,
-        "features": table.names(decoded.features, vocabulary),
-        "fields": _json_fields(decoded.fields), "warnings": decoded.warnings,
-    }
-    if per_cpu:
-        document["per_cpu"] = [
-            {"cpu": c.index, "vendor": c.vendor, "family": c.family, "model": c.model,
-             "stepping": c.stepping, "features": table.names(c.features, vocabulary),
-             "fields": _json_fields(c.fields)}
-            for c in decoded.per_cpu
-        ]
-    return document

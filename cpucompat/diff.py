@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .cluster import NAMED_KINDS, Policy, esxi_view, usable_features
-from .decode import Decoded, decode, to_json
+from .decode import Decoded, decode
 from .dump import Dump
 from .errors import InputError, UsageError
 from .formats.reader import read_dump
@@ -166,8 +166,10 @@ def diff(old: Snapshot, new: Snapshot, policy: Policy = Policy()) -> HostDiff:
     if old.host.name != new.host.name:
         warnings.append(f"the host names differ ({old.host.name}, {new.host.name})")
     guest, host_only, other = _split(old.host.features, new.host.features, policy)
-    old_fields = to_json(old.host)["fields"]
-    new_fields = to_json(new.host)["fields"]
+    from .views.decode import fields_json  # the fields as the JSON shows them
+
+    old_fields = fields_json(old.host.fields)
+    new_fields = fields_json(new.host.fields)
     before = {kind: satisfied(old.host, kind, policy) for kind in NAMED_KINDS}
     after = {kind: satisfied(new.host, kind, policy) for kind in NAMED_KINDS}
     levels = {b.key: (b.level, b.key) for kind in NAMED_KINDS for b in before[kind] + after[kind]}

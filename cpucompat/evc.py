@@ -123,12 +123,22 @@ def mode_scalars(mode: named.Baseline) -> dict[str, tuple[int, str]]:
     return scalars
 
 
-def evc_json(result: EvcResult) -> dict:
-    return {
-        "host": result.host,
-        "max_evc_mode": result.mode.key if result.mode else None,
-        "label": result.mode.label if result.mode else None,
-        "next_mode": result.next_mode.key if result.next_mode else None,
-        "next_mode_missing": result.missing,
-        "likely_causes": result.likely_causes,
-    }
+@dataclass(frozen=True)
+class EvcCheck:
+    """``evc check``: per host the highest mode; for several hosts, the mode of their common
+    baseline, or why there is none (``cluster_reason``)."""
+
+    hosts: list[EvcResult]
+    cluster: bool
+    cluster_mode: named.Baseline | None = None
+    cluster_reason: str | None = None
+
+
+def check_hosts(hosts: Sequence[Decoded], policy: Policy = Policy()) -> EvcCheck:
+    results = [evc_check(h, policy) for h in hosts]
+    if len(hosts) < 2:
+        return EvcCheck(results, cluster=False)
+    vendors = sorted({h.vendor for h in hosts})
+    if len(vendors) > 1:
+        return EvcCheck(results, True, None, f"EVC needs one CPU vendor; these hosts have {', '.join(vendors)}")
+    return EvcCheck(results, True, cluster_mode(hosts))

@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from cpucompat.decode import decode, to_json
+from cpucompat.decode import decode
+from cpucompat.views.decode import decode_document as to_json
 from cpucompat.dump import CpuLeaves, Dump
 from cpucompat.formats.reader import read_dump
 from cpucompat.formats.cpuid_r import format_cpuid_r

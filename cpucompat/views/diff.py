@@ -7,6 +7,7 @@ import textwrap
 from ..diff import Change, HostDiff
 from ..knowledge.features import feature_table
 from ..text import printable
+from .text import wrap
 
 KIND_LABELS = {"evc": "EVC modes", "psabi": "psABI levels", "qemu": "QEMU models"}
 
@@ -58,11 +59,6 @@ def history_json(results: list[HostDiff], vocabulary: str = "canonical") -> dict
             "steps": [diff_json(r, vocabulary) for r in results]}
 
 
-def _wrap(words: list[str], indent: str = "    ") -> str:
-    return textwrap.fill(" ".join(printable(w) for w in words), width=100, break_on_hyphens=False,
-                         initial_indent=indent, subsequent_indent=indent)
-
-
 def _value(value: object) -> str:
     if value is None:
         return "-"
@@ -75,7 +71,7 @@ def _print_change(label: str, change: dict) -> None:
     for verb in ("lost", "gained"):
         if change[verb]:
             print(f"  {label} {verb} ({len(change[verb])}):")
-            print(_wrap(change[verb]))
+            print(wrap([printable(w) for w in change[verb]], "    "))
 
 
 def print_diff(document: dict) -> None:
@@ -110,7 +106,7 @@ def print_diff(document: dict) -> None:
             print(f"  highest {label}: {highest['old'] or 'none'} -> {highest['new'] or 'none'}")
         if keys:
             print(f"    no longer meets {len(keys)} {KIND_LABELS[kind]}:")
-            print(_wrap(keys, "      "))
+            print(wrap([printable(k) for k in keys], "      "))
     for kind, keys in impact["now_meets"].items():
         if keys:
             print(f"  now meets {len(keys)} more {KIND_LABELS[kind]}: {', '.join(keys)}")

@@ -11,6 +11,7 @@ import textwrap
 from collections.abc import Iterator
 
 from ..text import printable_tree
+from .text import wrap
 
 #: Show the progress bar from this many input files on.
 PROGRESS_MIN_FILES = 200
@@ -44,10 +45,6 @@ def ingest_progress() -> Iterator:
             bar.stop()
 
 
-def _wrap(names: list[str]) -> str:
-    return textwrap.fill(" ".join(names) or "-", width=100, initial_indent="  ", subsequent_indent="  ")
-
-
 def _print_classes(classes: list[dict], hosts: int) -> None:
     print(f"classes ({len(classes)} distinct feature sets; missing = vs the richest):")
     for item in classes[:SHOWN]:
@@ -72,13 +69,13 @@ def _print_what_ifs(document: dict) -> None:
         result = document["min_hosts"]
         print(f"keeping at least {result['share']:.1%} of hosts ({result['hosts_kept']} kept, "
               f"{len(result['hosts_left_out'])} left out) gains:")
-        print(_wrap(result["features_gained"]))
+        print(wrap(result["features_gained"]))
         for host, lacking in list(result["hosts_left_out"].items())[:SHOWN]:
             print(f"  left out {host}: lacks {' '.join(lacking)}")
     if "without" in document:
         result = document["without"]
         print(f"without {', '.join(result['hosts'])} ({result['hosts_removed']} hosts) the baseline gains:")
-        print(_wrap(result["features_gained"]))
+        print(wrap(result["features_gained"]))
 
 
 def print_fleet(document: dict) -> None:
@@ -89,7 +86,7 @@ def print_fleet(document: dict) -> None:
           f"qemu model: {document['qemu_model'] or '-'}")
     print("fields: " + "  ".join(f"{k}={'-' if v is None else v}" for k, v in document["fields"].items()))
     print(f"baseline ({len(document['features'])} features, {document['names']} names):")
-    print(_wrap(document["features"]))
+    print(wrap(document["features"]))
     if document.get("host_only"):
         print(f"host-only, no guest sees them (not judged; --all-bits judges them): {' '.join(document['host_only'])}")
     _print_classes(document["classes"], document["hosts"])
