@@ -44,9 +44,12 @@ def run(output: str = STDOUT, cpus: str | None = None, force: bool = False, chec
     if nfd or prometheus:
         _write_views(document, nfd, prometheus)
     if check:
-        from .check import summary
+        from ..decode import decode
+        from ..views.collect import check_text
+        from .check import kvm_difference
 
-        sys.stdout.write(summary(collection))
+        decoded = decode(collection.dump())
+        sys.stdout.write(check_text(collection, decoded, kvm_difference(collection, decoded.features)))
 
 
 def _write_views(document: dict, nfd: str | None, prometheus: str | None) -> None:
