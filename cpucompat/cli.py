@@ -399,7 +399,7 @@ def fleet_analyse(
     from .fleet.ingest import ingest
     from .fleet.tables import check_output, write_table
     from .views.fleet_text import ingest_progress, print_fleet
-    from .fleet.report import fleet_json
+    from .views.fleet import fleet_json
 
     share = parse_share(min_hosts)  # usage errors before a long ingest
     if output:

@@ -1,4 +1,4 @@
-"""The JSON document of ``cpucompat fleet`` (``--json``); text rendering is in ``fleet_render``.
+"""The JSON document of ``cpucompat fleet`` (``--json``); its text layout is ``views/fleet_text.py``.
 
 Feature names follow the ``--names`` vocabulary like ``decode`` (a feature that vocabulary does
 not name is left out). Shares are fractions of the hosts, rounded to six places.
@@ -10,13 +10,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..knowledge import baselines as named
 from ..knowledge.features import feature_table
-from .analysis import EXAMPLES, Classes, FleetReport, MinHosts, Without, class_id, unpack
-
-
-def _key(baseline: named.Baseline | None) -> str | None:
-    return baseline.key if baseline else None
+from ..fleet.analysis import EXAMPLES, Classes, FleetReport, MinHosts, Without, class_id, unpack
+from .baseline import key
 
 
 def _hex_masks(fields: dict) -> dict:
@@ -78,9 +74,9 @@ def fleet_json(report: FleetReport, vocabulary: str = "canonical", skipped: Sequ
         "names": vocabulary,
         "features": feature_table().names(base.features, vocabulary),
         "fields": _hex_masks(base.fields),
-        "evc_mode": _key(base.named.get("evc")),
-        "psabi_level": _key(base.named.get("psabi")),
-        "qemu_model": _key(base.named.get("qemu")),
+        "evc_mode": key(base.named.get("evc")),
+        "psabi_level": key(base.named.get("psabi")),
+        "qemu_model": key(base.named.get("qemu")),
         "classes": _classes_json(report, vocabulary),
         "coverage": _coverage_json(report.coverage, vocabulary),
         "host_only": feature_table().names(base.host_only, vocabulary),
