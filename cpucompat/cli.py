@@ -392,16 +392,24 @@ def fleet_analyse(
     without: Annotated[list[str] | None, typer.Option("--without", help="What-if: the baseline without these hosts (repeat, or comma-separated).")] = None,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
     guest: Annotated[list[str] | None, GUEST_OPTION] = None,
+    domains: Annotated[int | None, typer.Option("--domains", min=1, help="Propose how to split the fleet into at most "
+                                                "this many migration domains, one baseline each.")] = None,
 ) -> None:
-    """Baseline, compatibility classes and feature coverage of a fleet, and what-ifs."""
+    """Baseline, compatibility classes and feature coverage of a fleet (per CPU vendor), the hosts
+    that cost the EVC mode, migration domains and what-ifs.
+
+    Example: cpucompat fleet hosts/ --domains 2"""
     from .cluster import Policy
-    from .fleet.analysis import analyse, parse_share
+    from .fleet.analysis import parse_share
     from .fleet.ingest import ingest
     from .fleet.tables import check_output, write_table
-    from .views.fleet_text import ingest_progress, print_fleet
-    from .views.fleet import fleet_json
+    from .views.fleet_text import ingest_progress
 
     share = parse_share(min_hosts)  # usage errors before a long ingest
+    from .guests import get as guest_floor
+
+    for name in guest or []:
+        guest_floor(name)
     if output:
         check_output(output, force)
     with ingest_progress() as progress:
@@ -411,13 +419,12 @@ def fleet_analyse(
     if output:
         write_table(ingested.fleet, output, force)
     left_out = [host for item in without or [] for host in item.split(",") if host]
-    report = analyse(ingested.fleet, Policy(include_nonmigratable, cross_vendor, all_bits), share, left_out)
-    document = fleet_json(report, names.value, ingested.skipped)
-    from .guests import warn as guest_floors
+    from .fleet.per_vendor import fleet_document
+    from .views.fleet_domains import print_fleet_document
 
-    document["guest_floors"] = guest_floors(report.baseline.features | Policy(all_bits=all_bits).never_blocking(),
-                                            "the fleet baseline", guest or [])
-    emit_json(document) if as_json else print_fleet(document)
+    document = fleet_document(ingested.fleet, Policy(include_nonmigratable, cross_vendor, all_bits), share, left_out,
+                              names.value, ingested.skipped, guest or [], domains)
+    emit_json(document) if as_json else print_fleet_document(document)
 
 
 @fleet_app.command("synth")

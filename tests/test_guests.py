@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from cpucompat import guests
 from cpucompat.cli import app
-from cpucompat.knowledge import baselines as named
+from cpucompat.knowledge import baselines
 from cpucompat.knowledge.features import feature_table
 
 from .conftest import reference
@@ -33,12 +33,12 @@ def test_every_floor_has_a_source_and_known_names():
 
 
 def test_the_floors_against_the_named_baselines():
-    assert guests.check(named.get("x86-64-v2").required, ["rhel-9"])[0].boots
-    assert not guests.check(named.get("x86-64-v2").required, ["rhel-10"])[0].boots
-    merom = guests.check(named.get("intel-merom").features, ["windows-server-2025"])[0]
+    assert guests.check(baselines.get("x86-64-v2").required, ["rhel-9"])[0].boots
+    assert not guests.check(baselines.get("x86-64-v2").required, ["rhel-10"])[0].boots
+    merom = guests.check(baselines.get("intel-merom").features, ["windows-server-2025"])[0]
     assert guests.message(merom, "intel-merom") == ("a Windows Server 2025 guest will not boot under "
                                                    "intel-merom: it needs popcnt, sse4_2")
-    assert guests.check(named.get("intel-nehalem").features, ["windows-server-2025", "windows-11-24h2"])[0].boots
+    assert guests.check(baselines.get("intel-nehalem").features, ["windows-server-2025", "windows-11-24h2"])[0].boots
 
 
 def test_evc_check_warns_for_a_merom(tmp_path):
@@ -61,7 +61,7 @@ def test_baseline_and_fleet_warn_and_guest_checks_one():
     assert one.exit_code == 0, one.output
     (floor,) = json.loads(one.stdout)["guest_floors"]
     assert floor["guest"] == "rhel-9" and not floor["boots"] and floor["missing"] == ["popcnt", "sse4_1", "sse4_2"]
-    assert "Red Hat Enterprise Linux 9 guest will not boot under the fleet baseline" in one.stderr
+    assert "Red Hat Enterprise Linux 9 guest will not boot under the GenuineIntel fleet baseline" in one.stderr
     assert "Windows" not in one.stderr  # --guest checks only the one asked for
     fine = runner.invoke(app, ["baseline", cascade, "--json", "--guest", "rhel-10"])
     assert json.loads(fine.stdout)["guest_floors"][0]["boots"] and "note: a Red Hat Enterprise Linux 10 guest boots" in fine.stderr

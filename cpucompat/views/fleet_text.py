@@ -49,7 +49,7 @@ def _print_classes(classes: list[dict], hosts: int) -> None:
     print(f"classes ({len(classes)} distinct feature sets; missing = vs the richest):")
     for item in classes[:SHOWN]:
         missing = " ".join(item["missing"][:8]) + (" ..." if len(item["missing"]) > 8 else "")
-        print(f"  {item['id']}  {item['hosts']:>8} hosts ({item['hosts'] / hosts:6.1%})  "
+        print(f"  {item.get('name') or item['id']}  {item['hosts']:>8} hosts ({item['hosts'] / hosts:6.1%})  "
               f"e.g. {', '.join(item['examples'])}  missing: {missing or '-'}")
     if len(classes) > SHOWN:
         print(f"  ... {len(classes) - SHOWN} more (see --json)")

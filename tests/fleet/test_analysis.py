@@ -22,7 +22,7 @@ from cpucompat.cluster import MixedVendors, Policy, cluster_baseline, usable_fea
 from cpucompat.decode import decode
 from cpucompat.knowledge.features import feature_table
 from cpucompat.fleet.ingest import ingest
-from cpucompat.views.fleet import fleet_json
+from cpucompat.fleet.report import fleet_json
 from cpucompat.formats.reader import read_dump
 
 from ..conftest import REFERENCE, TEST_DATA
@@ -294,13 +294,13 @@ def test_cli_progress_on_stderr_and_pure_json_on_stdout(tmp_path):
     assert "reading hosts" in result.stderr and "210/210" in result.stderr
 
 
-def test_cli_mixed_vendors_exit_2(tmp_path):
+def test_cli_mixed_vendors_report_per_vendor(tmp_path):
     intel = dataclasses.replace(_fixture(), name="intel-1", vendor="GenuineIntel")
     table = str(tmp_path / "mixed.csv")
     fleet_io.write_table(F.from_decoded([_host("amd-1"), intel]), table)
-    result = runner.invoke(app, ["fleet", table, "--json"])
-    assert result.exit_code == 2 and result.stdout == ""
-    assert result.stderr.startswith("error: hosts of different CPU vendors")
+    result = runner.invoke(app, ["fleet", table, "--json"])  # one report per vendor, never an error (issue 11)
+    assert result.exit_code == 0, result.output
+    assert [v["vendor"] for v in json.loads(result.stdout)["vendors"]] == ["AuthenticAMD", "GenuineIntel"]
     result = runner.invoke(app, ["fleet", table, "--cross-vendor", "--json"])
     assert result.exit_code == 0 and json.loads(result.stdout)["vendor"] is None
 
