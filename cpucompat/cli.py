@@ -1,6 +1,6 @@
 """The ``cpucompat`` command line: a thin typer layer over the library.
 
-Each command parses its options, calls the library and renders the result. Machine output
+Each command parses its options, calls the library, prints through ``views/``. Machine output
 (``--json``) goes to stdout; messages go to stderr. Exit codes: 0 ok/compatible,
 1 incompatible, 2 usage or input error. Every expected error is a ``CpuCompatError`` and is
 handled in one place, ``_handle_errors``.
