@@ -15,7 +15,7 @@ from cpucompat.errors import UsageError
 from cpucompat.formats.reader import parse_text
 from cpucompat.knowledge.tables import data_file
 from cpucompat.dump import CpuLeaves
-from cpucompat.formats.fingerprint import dumps
+from cpucompat.formats.fingerprint import dumps, validate
 
 from .cpus import alder_lake_e, alder_lake_p, skylake_sp
 from .fakes import FakeCpuid, FakeMsr, make_root, sources
@@ -33,6 +33,7 @@ def test_document_validates_and_reads_back(tmp_path):
     collection = collect(sources=sources(root, two_skylakes(), kvm=kvm))
     document = collection.document()
     jsonschema.validate(document, SCHEMA)
+    assert validate(document) is None  # the reader's compiled validator agrees: the schema is the one truth
     back = parse_text(dumps(document), "fp.json")  # the fingerprint parser reads what build() writes
     assert [c.index for c in back.cpus] == [0, 1]
     assert back.cpus[0].leaves == collection.cpus[0].leaves and back.cpus[0].xcr0 == 0x2E7
