@@ -22,7 +22,7 @@ from cpucompat.cluster import MixedVendors, Policy, cluster_baseline, usable_fea
 from cpucompat.decode import decode
 from cpucompat.knowledge.features import feature_table
 from cpucompat.fleet.ingest import ingest
-from cpucompat.fleet.report import fleet_json
+from cpucompat.views.fleet import fleet_json
 from cpucompat.formats.reader import read_dump
 
 from ..conftest import REFERENCE, TEST_DATA
