@@ -28,6 +28,11 @@ _REGS = struct.Struct("<4I")
 CPUID_STUB = bytes.fromhex("53 89f8 89f1 4989d0 0fa2 418900 41895804 41894808 4189500c 5b c3")
 
 
+#: x86-64 ``u64 xgetbv0(void)``: xor ecx,ecx; xgetbv; shl rdx,32; or rax,rdx; ret
+XGETBV_STUB = bytes.fromhex("31c9 0f01d0 48c1e220 4809d0 c3")
+XGETBV_OFFSET = 64
+
+
 def machine_code_cpuid():
     """A ``(leaf, subleaf) -> regs`` function running CPUID from an executable page (ctypes).
 
@@ -77,6 +82,31 @@ class InstructionReader:
 
     def xgetbv(self) -> int | None:
         return self._native.xgetbv(0)
+
+
+class StubReader:
+    """CPUID by ``machine_code_cpuid`` where the ``cpuid`` package is not installed (a Python that
+    has only the standard library, such as an Ansible managed host's); XCR0 is not read."""
+
+    method = "cpuid-instruction"
+
+    def __init__(self) -> None:
+        self.cpuid = machine_code_cpuid()
+        self._xgetbv = None
+
+    def xgetbv(self) -> int | None:
+        """XCR0, only where CPUID.1:ECX.OSXSAVE says XGETBV is enabled (it faults otherwise)."""
+        if not self.cpuid(1, 0)[2] >> 27 & 1:
+            return None
+        if self._xgetbv is None:
+            import ctypes
+
+            self._xgetbv = self.cpuid.page  # the same page, after the CPUID stub
+            self._xgetbv.seek(XGETBV_OFFSET)
+            self._xgetbv.write(XGETBV_STUB)
+            address = ctypes.addressof(ctypes.c_char.from_buffer(self._xgetbv)) + XGETBV_OFFSET
+            self._xgetbv_function = ctypes.CFUNCTYPE(ctypes.c_uint64)(address)
+        return int(self._xgetbv_function())
 
 
 class DevCpuidReader:
@@ -133,8 +163,11 @@ class HostCpuid:
         if self._instruction is None:
             try:
                 self._instruction = InstructionReader(self._refused)
-            except ImportError:  # no cpuid package: /dev/cpu/N/cpuid only
-                self._instruction = False
+            except ImportError:  # no cpuid package: the machine-code stub, else /dev/cpu/N/cpuid only
+                try:
+                    self._instruction = StubReader()
+                except OSError:
+                    self._instruction = False
         return self._instruction
 
     def _refused(self, leaf: int, subleaf: int) -> Regs:
