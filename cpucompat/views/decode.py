@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import textwrap
-
 from ..decode import Decoded
 from ..knowledge.features import feature_table
 from ..text import printable
-from .text import scalar_text
+from .text import scalar_text, wrap
 
 
 def fields_json(fields: dict) -> dict:
@@ -49,7 +47,7 @@ def print_decoded(document: dict) -> None:
         if name != "signature":
             print(f"  {name + ':':<22}{scalar_text(name, value)}")
     print(f"features ({len(document['features'])}, {document['names']} names):")
-    print(textwrap.fill(" ".join(document["features"]), width=100, initial_indent="  ", subsequent_indent="  "))
+    print(wrap(document["features"]))
     for cpu in document.get("per_cpu", []):
         print(f"cpu {cpu['cpu']}: family {cpu['family']} model {cpu['model']} stepping {cpu['stepping']}, "
               f"{len(cpu['features'])} features, core type {cpu['fields'].get('core_type') or '-'}")

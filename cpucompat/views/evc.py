@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
-
 from ..evc import EvcCheck, EvcResult, mode_scalars
 from ..knowledge import baselines as named
 from ..knowledge.features import feature_table
@@ -85,7 +83,7 @@ def print_mode_detail(mode: dict) -> None:
     print(f"features ({len(mode['features'])}):")
     print(wrap(mode["features"]))
     if mode["notes"]:
-        print(textwrap.fill(f"notes: {mode['notes']}", width=100))
+        print(wrap(f"notes: {mode['notes']}", ""))
 
 
 def print_evc_check(document: dict) -> None:
