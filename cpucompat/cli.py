@@ -18,6 +18,7 @@ import typer
 
 from . import __version__
 from .errors import UsageError, exit_on_error
+from .knowledge.vocabularies import VOCABULARIES
 from .masks import FORMATS as MASK_FORMATS
 from .text import printable
 
@@ -30,14 +31,8 @@ app = typer.Typer(
 )
 
 
-class Vocabulary(str, Enum):
-    canonical = "canonical"
-    linux = "linux"
-    qemu = "qemu"
-    libvirt = "libvirt"
-    vmware = "vmware"
-    xen = "xen"
-    nfd = "nfd"
+#: The --names choices: knowledge/vocabularies.py's list.
+Vocabulary = Enum("Vocabulary", {name: name for name in VOCABULARIES}, type=str)
 
 
 def _handle_errors(command):

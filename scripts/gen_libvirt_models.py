@@ -7,7 +7,13 @@ libvirt compares the vCPU QEMU built with its own map's view of the model (``che
 that view differs from QEMU's (libvirt 9.0's Skylake-Server has mpx, QEMU 7.2's has not), so the
 libvirt mask disables what either view has that the guest must not see.
 
+Also ``--consumer-names``: print the libvirt-<version> rows of data/consumer-names.csv instead,
+the x86 model names (cpu_map/index.xml) and feature names (cpu_map/x86_features.xml) of the
+installed libvirt; tests/knowledge/test_consumer_names.py checks that this changes nothing.
+
 Usage: scripts/gen_libvirt_models.py [CPU_MAP_DIR] > data/libvirt-models.csv
+       scripts/gen_libvirt_models.py --consumer-names [CPU_MAP_DIR]   (rows to paste into
+       data/consumer-names.csv)
 """
 
 from __future__ import annotations
@@ -49,9 +55,31 @@ def features(name: str, table: dict[str, ET.Element]) -> set[str]:
     return own
 
 
+def libvirt_version() -> str:
+    """The installed libvirt's version (``virsh --version``), '' when virsh is missing."""
+    try:
+        return subprocess.run(["virsh", "--version"], capture_output=True, text=True).stdout.strip()
+    except FileNotFoundError:
+        return ""
+
+
+def consumer_names(folder: Path, version: str) -> list[str]:
+    """data/consumer-names.csv rows for this libvirt: ``libvirt-9.0,model,NAME`` then the features."""
+    consumer = "libvirt-" + ".".join(version.split(".")[:2])
+    names = set(re.findall(r"<feature name='([^']+)'", (folder / "x86_features.xml").read_text(encoding="utf-8")))
+    return ([f"{consumer},model,{name}" for name in sorted(models(folder))]
+            + [f"{consumer},feature,{name}" for name in sorted(names)])
+
+
 def main() -> None:
-    folder = Path(sys.argv[1] if len(sys.argv) > 1 else "/usr/share/libvirt/cpu_map")
-    version = subprocess.run(["virsh", "--version"], capture_output=True, text=True).stdout.strip()
+    args = sys.argv[1:]
+    only_names = "--consumer-names" in args
+    args = [a for a in args if a != "--consumer-names"]
+    folder = Path(args[0] if args else "/usr/share/libvirt/cpu_map")
+    version = libvirt_version()
+    if only_names:
+        print("\n".join(consumer_names(folder, version)))
+        return
     canonical = {f.libvirt: f.name for f in feature_table().features if f.libvirt}
     table = models(folder)
     print("# libvirt cpu_map x86 models and their CPUID features (canonical names), as libvirt "

@@ -24,6 +24,7 @@ from ..formats import fingerprint
 from ..decode import Decoded, decode
 from ..dump import REGISTERS, CpuLeaves, Dump
 from ..errors import UsageError
+from ..evc import finding_features
 from ..knowledge.features import feature_table
 from .analysis import Fleet, columns, host_scalars, pack, pandas, scalar_frame
 
@@ -37,14 +38,27 @@ class Variation:
     features: tuple[str, ...]
 
 
-#: BIOS settings and losses, each applied to a host with probability ``share``.
-VARIATIONS = (
-    Variation("BIOS: NX (execute disable) off", 0.005, ("nx",)),
-    Variation("BIOS: AES-NI off", 0.01, ("aes",)),
-    Variation("BIOS: virtualization (VT-x/AMD-V) off", 0.03, ("vmx", "svm")),
+#: BIOS findings simulated, with the share of hosts that have each; the features each hides
+#: are data/finding-features.csv's (``evc.finding_features``).
+FINDING_SHARES = (
+    ("nx-disabled", "BIOS: NX (execute disable) off", 0.005),
+    ("aes-disabled", "BIOS: AES-NI off", 0.01),
+    ("vt-disabled", "BIOS: virtualization (VT-x/AMD-V) off", 0.03),
+)
+#: Losses no collector finding names, each with its share and the features lost.
+OTHER_LOSSES = (
     Variation("BIOS: x2APIC off", 0.01, ("x2apic",)),
     Variation("microcode: TSX off (TSX_CTRL CPUID clear)", 0.2, ("hle", "rtm")),
 )
+
+
+def variations() -> tuple[Variation, ...]:
+    """BIOS settings and losses, each applied to a host with probability ``share``."""
+    hidden = finding_features()
+    found = tuple(Variation(label, share, tuple(sorted(hidden[finding]))) for finding, label, share in FINDING_SHARES)
+    return found + OTHER_LOSSES
+
+
 #: Share of hosts with "Limit CPUID Maxval" on, and the leaf-0 maximum it reports.
 LIMIT_MAXVAL_SHARE, LIMIT_MAXVAL = 0.005, 3
 #: Share of hosts with part of AVX-512 hidden, the number of distinct patterns, and the
@@ -88,7 +102,7 @@ def synthesize(sources: Sequence[Decoded], hosts: int, seed: int = 0) -> Fleet:
     variants = [v for source in sources for v in (source, limit_maxval(source))]
     pick = rng.integers(0, len(sources), hosts) * 2 + (rng.random(hosts) < LIMIT_MAXVAL_SHARE)
     bits = np.stack([pack(v.features) for v in variants])[pick]
-    for variation in VARIATIONS:
+    for variation in variations():
         _clear(bits, rng.random(hosts) < variation.share, pack(variation.features))
     _avx512_losses(bits, rng)
     scalars = scalar_frame([host_scalars(v) for v in variants]).iloc[pick].reset_index(drop=True)
@@ -113,11 +127,11 @@ def clear_features(cpu: CpuLeaves, names: Sequence[str]) -> CpuLeaves:
 
 
 def fingerprint_configs(dump: Dump, configs: int, seed: int = 0) -> list[dict]:
-    """``configs`` fingerprints of the dump's CPUs, each with a random set of VARIATIONS applied."""
+    """``configs`` fingerprints of the dump's CPUs, each with a random set of ``variations()`` applied."""
     rng = np.random.default_rng(seed)
     documents = []
     for _ in range(configs):
-        names = [n for v in VARIATIONS if rng.random() < 0.3 for n in v.features]
+        names = [n for v in variations() if rng.random() < 0.3 for n in v.features]
         cpus = [clear_features(cpu, names) for cpu in dump.cpus]
         documents.append(fingerprint.build(cpus, host={}, source={"method": "synth", "from": dump.path}))
     return documents

@@ -16,10 +16,9 @@ from dataclasses import dataclass
 from functools import cache
 
 from .tables import rows
+from .vocabularies import VOCABULARIES
 from ..errors import UnknownFeature
 
-#: Vocabularies a feature name can be written in; "canonical" is cpucompat's own.
-VOCABULARIES = ("canonical", "linux", "qemu", "libvirt", "vmware", "xen", "nfd")
 KINDS = ("isa", "security", "virt", "os", "info")
 #: ``Feature.kvm`` values: what KVM does with a bit (data/guest-visibility.csv).
 KVM_VISIBILITY = ("passthrough", "emulated", "nested", "never")

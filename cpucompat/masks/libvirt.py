@@ -41,6 +41,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from functools import cache
 
+from ..cpuid_fields import vendor_families
 from ..knowledge.baselines import Baseline, load_baselines
 from ..knowledge.tables import rows
 from ..errors import CpuCompatError, UsageError
@@ -59,8 +60,6 @@ MODELS = known_names("libvirt-9.0", "model")
 #: x86 feature names of libvirt 9.0's cpu_map/x86_features.xml.
 FEATURES = known_names("libvirt-9.0", "feature")
 
-#: CPUID vendor strings -> libvirt's <vendor> names (cpu_map/x86_vendors.xml).
-VENDORS = {"GenuineIntel": "Intel", "AuthenticAMD": "AMD", "HygonGenuine": "Hygon"}
 
 #: Set by QEMU for every guest (TCG and KVM); libvirt's models never list it, so a custom CPU
 #: with check='full' must require it or libvirt refuses the domain ("extra features: hypervisor").
@@ -116,6 +115,12 @@ class CustomCpu:
 
 
 @cache
+def libvirt_vendors() -> dict[str, str]:
+    """CPUID vendor strings -> libvirt's <vendor> names (data/vendors.csv, from cpu_map/x86_vendors.xml)."""
+    return {row["vendor_string"]: row["libvirt_vendor"] for row in rows("vendors.csv") if row["libvirt_vendor"]}
+
+
+@cache
 def libvirt_models() -> dict[str, frozenset[str]]:
     """libvirt 9.0's models and their CPUID features (data/libvirt-models.csv)."""
     found: dict[str, set[str]] = {}
@@ -135,7 +140,7 @@ def model_view(model: Baseline) -> frozenset[str]:
 def custom_cpu(plan: MaskPlan) -> CustomCpu:
     """Mode custom's model, requires and disables for a plan."""
     table = feature_table()
-    vendor = {"GenuineIntel": "intel", "AuthenticAMD": "amd"}.get(plan.vm_vendor, "?")
+    vendor = vendor_families().get(plan.vm_vendor, "?")
     wanted = {n for n in plan.kept | {ALWAYS_SET} if promised(n)}
     require = frozenset(n for n in wanted if libvirt_name(table.by_name[n]))
     lost = frozenset(n for n in wanted - require if table.by_name[n].qemu)
@@ -231,8 +236,8 @@ def _custom(plan: MaskPlan) -> tuple[list[str], ET.Element]:
     if len(plan.vm_vendor) == 12 and plan.vm_vendor.isprintable():
         element.set("vendor_id", plan.vm_vendor)  # what the guest reads in CPUID leaf 0
     element.text = model.libvirt_name
-    if plan.vm_vendor in VENDORS:
-        ET.SubElement(cpu, "vendor").text = VENDORS[plan.vm_vendor]
+    if plan.vm_vendor in libvirt_vendors():
+        ET.SubElement(cpu, "vendor").text = libvirt_vendors()[plan.vm_vendor]
     else:
         notes.append(f"libvirt has no <vendor> for {plan.vm_vendor!r}; left out")
     _maxphysaddr(cpu, plan)
