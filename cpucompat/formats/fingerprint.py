@@ -136,10 +136,9 @@ def _validator():
     """The schema's validator, compiled on first use (fastjsonschema generates Python code)."""
     import fastjsonschema
 
-    from ..knowledge.tables import data_file
+    from ..knowledge.tables import document
 
-    schema = json.loads(data_file("fingerprint.schema.json").read_text())
-    return fastjsonschema.compile(schema), fastjsonschema.JsonSchemaValueException
+    return fastjsonschema.compile(document("fingerprint.schema.json")), fastjsonschema.JsonSchemaValueException
 
 
 def validate(doc: Any) -> str | None:
