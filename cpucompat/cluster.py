@@ -14,19 +14,16 @@ EVC mode, psABI level and QEMU model it satisfies.
 
 from __future__ import annotations
 
-import functools
 import math
-import operator
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
-from .knowledge import baselines as named
+from . import levels
+from .knowledge import baselines
 from .decode import Decoded
 from .errors import CpuCompatError
 from .knowledge.features import feature_table
 
-#: Scalar fields levelled to the lowest value among hosts (a VM must not see more).
-LEVELLED_FIELDS = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits", "virt_addr_bits")
 #: Named baseline kinds reported for a cluster baseline.
 NAMED_KINDS = ("evc", "psabi", "qemu")
 
@@ -94,9 +91,29 @@ class ClusterBaseline:
     features: frozenset[str]
     fields: dict
     vendor: str | None
-    named: dict[str, named.Baseline | None] = field(default_factory=dict)
+    named: dict[str, baselines.Baseline | None] = field(default_factory=dict)
     weakest_links: dict[str, list[str]] = field(default_factory=dict)
     host_only: frozenset[str] = frozenset()  # left out as host-only; --all-bits would keep them
+
+
+def one_vendor(hosts_by_vendor: dict[str, Sequence[str]], cross_vendor: bool,
+               counts: dict[str, int] | None = None) -> str | None:
+    """The one vendor of all hosts; MixedVendors unless cross_vendor (then None).
+
+    ``hosts_by_vendor`` names hosts of each vendor (a fleet gives a few examples and ``counts``).
+    """
+    if len(hosts_by_vendor) == 1:
+        return next(iter(hosts_by_vendor))
+    if cross_vendor:
+        return None
+
+    def hosts(vendor: str) -> str:
+        names = ", ".join(hosts_by_vendor[vendor])
+        return names if counts is None else f"{counts[vendor]} hosts, e.g. {names}"
+
+    detail = "; ".join(f"{vendor}: {hosts(vendor)}" for vendor in sorted(hosts_by_vendor))
+    raise MixedVendors(f"hosts of different CPU vendors cannot share a baseline ({detail}); "
+                       "use --cross-vendor for the vendor-neutral common ground")
 
 
 def check_vendors(hosts: Sequence[Decoded], cross_vendor: bool) -> str | None:
@@ -104,25 +121,7 @@ def check_vendors(hosts: Sequence[Decoded], cross_vendor: bool) -> str | None:
     by_vendor: dict[str, list[str]] = {}
     for host in hosts:
         by_vendor.setdefault(host.vendor, []).append(host.name)
-    if len(by_vendor) == 1:
-        return next(iter(by_vendor))
-    if cross_vendor:
-        return None
-    detail = "; ".join(f"{vendor}: {', '.join(names)}" for vendor, names in sorted(by_vendor.items()))
-    raise MixedVendors(f"hosts of different CPU vendors cannot share a baseline ({detail}); "
-                       "use --cross-vendor for the vendor-neutral common ground")
-
-
-def level_fields(hosts: Sequence[Decoded]) -> dict:
-    """Lowest max leaves and address bits; XSAVE components common to all hosts."""
-    fields: dict = {}
-    for name in LEVELLED_FIELDS:
-        values = [h.fields.get(name) for h in hosts]
-        fields[name] = None if None in values else min(values)
-    for name in ("xcr0_supported", "xss_supported"):
-        values = [h.fields.get(name) for h in hosts]
-        fields[name] = None if None in values else functools.reduce(operator.and_, values)
-    return fields
+    return one_vendor(by_vendor, cross_vendor)
 
 
 def weakest_links(hosts: Sequence[Decoded], policy: Policy, few: int | None = None) -> dict[str, list[str]]:
@@ -156,16 +155,19 @@ def esxi_view(features: Iterable[str]) -> frozenset[str]:
 
 
 def name_baseline(features: frozenset[str], vendor: str | None, raw: frozenset[str],
-                  policy: Policy = Policy()) -> dict[str, named.Baseline | None]:
+                  policy: Policy = Policy()) -> dict[str, baselines.Baseline | None]:
     """The highest named baseline of each kind that the hosts satisfy.
 
-    QEMU models and psABI levels are judged on the guest-visible ``features`` (a model's
+    Across vendors (``vendor`` None under ``policy.cross_vendor``) only psABI levels are
+    vendor-neutral: no EVC mode or QEMU model is baselines. QEMU models and psABI levels are judged on the guest-visible ``features`` (a model's
     host-only and KVM-emulated features are not asked for, unless ``policy.all_bits``); EVC modes
     on the ESXi view of ``raw``, the plain intersection of the hosts' features, as vCenter does.
     """
     present = features | policy.never_blocking()
-    result = {kind: named.highest_satisfied(present, vendor, kind) for kind in NAMED_KINDS}
-    result["evc"] = named.highest_satisfied(esxi_view(raw), vendor, "evc")
+    result = {kind: baselines.highest_satisfied(present, vendor, kind) for kind in NAMED_KINDS}
+    result["evc"] = baselines.highest_satisfied(esxi_view(raw), vendor, "evc")
+    if policy.cross_vendor and vendor is None:
+        result.update(evc=None, qemu=None)
     return result
 
 
@@ -177,10 +179,8 @@ def cluster_baseline(hosts: Sequence[Decoded], policy: Policy = Policy()) -> Clu
     common = frozenset.intersection(*(h.features for h in hosts))
     seen = frozenset.union(*(h.features for h in hosts))
     features = usable_features(common, policy, seen)
-    result = ClusterBaseline(list(hosts), features, level_fields(hosts), vendor,
+    result = ClusterBaseline(list(hosts), features, levels.level([h.fields for h in hosts]), vendor,
                              host_only=host_only_left_out(common, policy, seen))
     result.named = name_baseline(features, vendor, common, policy)
-    if policy.cross_vendor and vendor is None:
-        result.named = {"psabi": result.named["psabi"], "evc": None, "qemu": None}
     result.weakest_links = weakest_links(hosts, policy)
     return result

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .knowledge import baselines as named
+from . import levels
+from .knowledge import baselines
 from .cpuid_fields import xsave_component_names, xsave_components
-from .cluster import LEVELLED_FIELDS, Policy, host_only_left_out, usable_features
+from .cluster import Policy, host_only_left_out, usable_features
 from .decode import Decoded
 from .knowledge.features import feature_table
 
@@ -41,10 +42,10 @@ def source_from_baseline(key: str, policy: Policy = Policy()) -> Source:
     It needs of a target what it requires of a host (a QEMU model under KVM: its features less
     what KVM emulates); a QEMU model also brings its guests' phys-bits and XSAVE components.
     """
-    baseline = named.get(key)
+    baseline = baselines.get(key)
     host_only = frozenset() if policy.all_bits else baseline.features & feature_table().host_only()
-    return Source(baseline.key, baseline.vendor, baseline.required - host_only, named.guest_fields(baseline),
-                  host_only, tuple(named.guest_notes(baseline)))
+    return Source(baseline.key, baseline.vendor, baseline.required - host_only, baselines.guest_fields(baseline),
+                  host_only, tuple(baselines.guest_notes(baseline)))
 
 
 @dataclass
@@ -62,20 +63,6 @@ class Verdict:
         return not (self.missing or self.lower or self.missing_xsave or self.vendor_mismatch)
 
 
-def lower_scalars(source: dict, target: dict) -> dict[str, tuple[int, int]]:
-    """Numeric limits the target has lower than the source: {field: (source, target)}."""
-    lower = {}
-    for name in LEVELLED_FIELDS:
-        mine, theirs = source.get(name), target.get(name)
-        if mine is not None and theirs is not None and theirs < mine:
-            lower[name] = (mine, theirs)
-    return lower
-
-
-#: The fields that hold XSAVE state components as bit sets (XCR0-managed and IA32_XSS-managed).
-XSAVE_SET_FIELDS = ("xcr0_supported", "xss_supported")
-
-
 def missing_xsave_components(source: dict, target: dict,
                               usable: frozenset[str] | None = None) -> list[str]:
     """XSAVE state components the source offers and the target lacks, by name (``avx(2)``).
@@ -85,17 +72,10 @@ def missing_xsave_components(source: dict, target: dict,
     whose owning feature the VM may use count (``usable``, when given): the state of a feature
     the VM does not see (Intel PT, HWP, HDC) is not the VM's to lose.
     """
-    names = xsave_components()
-    missing = []
-    for field_name in XSAVE_SET_FIELDS:
-        mine, theirs = source.get(field_name), target.get(field_name)
-        if mine is None or theirs is None:
-            continue
-        lost = mine & ~theirs
-        if usable is not None:  # keep only the state of features the VM may use
-            lost &= sum(1 << i for i, row in names.items() if row["feature"] in usable)
-        missing += xsave_component_names(lost)
-    return missing
+    lost = levels.lacking(source, target)
+    if usable is not None:  # keep only the state of features the VM may use
+        lost &= sum(1 << i for i, row in xsave_components().items() if row["feature"] in usable)
+    return xsave_component_names(lost)
 
 
 def compare(source: Source, target: Decoded, policy: Policy = Policy()) -> Verdict:
@@ -106,7 +86,7 @@ def compare(source: Source, target: Decoded, policy: Policy = Policy()) -> Verdi
     return Verdict(
         target=target.name,
         missing=sorted(source.features - target.features - policy.never_blocking()),
-        lower=lower_scalars(source.fields, target.fields),
+        lower=levels.lower(source.fields, target.fields),
         vendor_mismatch=mismatch,
         missing_xsave=missing_xsave_components(source.fields, target.fields, source.features),
         host_only=sorted(source.host_only - target.features),

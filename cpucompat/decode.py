@@ -19,12 +19,11 @@ differences (hybrid P/E cores, mixed microcode, BIOS settings applied to some so
 
 from __future__ import annotations
 
-import functools
-import operator
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 from . import cpuid_fields as cf
+from . import levels
 from .cpulist import format_cpu_list
 from .dump import CpuLeaves, Dump, KernelCpu
 from .errors import InputError
@@ -173,16 +172,9 @@ def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:
 
 
 def _shared_fields(per_cpu: list[CpuDecode]) -> dict:
-    """Host-level fields: CPU 0's, with the levelling fields lowered to the weakest CPU, and a
+    """Host-level fields: CPU 0's, with the levelled fields (``levels``) of the weakest CPU, and a
     hybrid CPU's core types all named."""
-    fields = dict(per_cpu[0].fields)
-    for name in ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits", "virt_addr_bits"):
-        values = [c.fields.get(name) for c in per_cpu]
-        fields[name] = None if None in values else min(values)
-    for name in ("xcr0_supported", "xss_supported"):
-        values = [c.fields.get(name) for c in per_cpu]
-        if None not in values:
-            fields[name] = functools.reduce(operator.and_, values)
+    fields = {**per_cpu[0].fields, **levels.level([c.fields for c in per_cpu])}
     core_types = sorted({c.fields["core_type"] for c in per_cpu if c.fields.get("core_type")})
     if len(core_types) > 1:
         fields["core_type"] = "hybrid: " + ", ".join(core_types)

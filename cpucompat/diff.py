@@ -29,7 +29,7 @@ from .decode import Decoded, decode
 from .dump import Dump
 from .errors import InputError, UsageError
 from .formats.reader import read_dump
-from .knowledge import baselines as named
+from .knowledge import baselines
 from .knowledge.features import feature_table
 
 #: Why well-known features disappear from a host that did not change hardware.
@@ -134,7 +134,7 @@ def _split(old: frozenset[str], new: frozenset[str], policy: Policy) -> tuple[Ch
     return guest, only, other
 
 
-def satisfied(host: Decoded, kind: str, policy: Policy = Policy()) -> list[named.Baseline]:
+def satisfied(host: Decoded, kind: str, policy: Policy = Policy()) -> list[baselines.Baseline]:
     """Every named baseline of ``kind`` the host meets, judged as ``baseline`` names them: EVC
     modes on the ESXi view of the raw features, psABI levels and QEMU models on the
     guest-visible ones (plus what KVM emulates)."""
@@ -142,11 +142,11 @@ def satisfied(host: Decoded, kind: str, policy: Policy = Policy()) -> list[named
         present = esxi_view(host.features)
     else:
         present = usable_features(host.features, policy) | policy.never_blocking()
-    return [b for b in named.load_baselines(kind) if b.fits_vendor(host.vendor) and named.satisfies(present, b)]
+    return [b for b in baselines.load_baselines(kind) if b.fits_vendor(host.vendor) and baselines.satisfies(present, b)]
 
 
-def _highest(baselines: list[named.Baseline]) -> str | None:
-    best = max(baselines, key=lambda b: (b.level, b.vendor is not None), default=None)
+def _highest(found: list[baselines.Baseline]) -> str | None:
+    best = max(found, key=lambda b: (b.level, b.vendor is not None), default=None)
     return best.key if best else None
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from .knowledge import baselines as named
+from .knowledge import baselines
 from .cluster import Policy, esxi_view, usable_features
 from .knowledge.tables import document, rows
 from .decode import Decoded
@@ -36,18 +36,18 @@ def finding_features() -> dict[str, frozenset[str]]:
 @dataclass
 class EvcResult:
     host: str
-    mode: named.Baseline | None
-    next_mode: named.Baseline | None
+    mode: baselines.Baseline | None
+    next_mode: baselines.Baseline | None
     missing: list[str]
     likely_causes: dict[str, list[str]]  # finding id -> the missing features it explains
 
 
-def next_mode_up(mode: named.Baseline | None, vendor: str, features: frozenset[str]) -> named.Baseline | None:
+def next_mode_up(mode: baselines.Baseline | None, vendor: str, features: frozenset[str]) -> baselines.Baseline | None:
     """The mode one step above: among the modes whose parent is this one (the roots when none is
     reached), the one the host misses fewest features of. AMD forks after Greyhound (no 3DNow!)
     into Greyhound and Bulldozer; the nearer branch is the one worth explaining."""
     parent = mode.key if mode else None
-    children = [b for b in named.load_baselines("evc") if b.vendor == vendor and b.parent == parent]
+    children = [b for b in baselines.load_baselines("evc") if b.vendor == vendor and b.parent == parent]
     return min(children, key=lambda b: (len(b.features - features), b.level), default=None)
 
 
@@ -65,9 +65,9 @@ def evc_check(host: Decoded, policy: Policy = Policy()) -> EvcResult:
     """The highest EVC mode one host (or a cluster baseline wrapped as a host) supports, judged as
     vCenter judges hosts (``esxi_features``): KVM's guest-visibility ``policy`` does not apply to EVC."""
     features = esxi_features(host.features)
-    mode = named.highest_satisfied(features, host.vendor, "evc")
+    mode = baselines.highest_satisfied(features, host.vendor, "evc")
     upper = next_mode_up(mode, host.vendor, features)
-    missing = named.missing_for(upper, features) if upper else []
+    missing = baselines.missing_for(upper, features) if upper else []
     return EvcResult(host.name, mode, upper, missing, likely_causes(missing, host.findings))
 
 
@@ -75,10 +75,10 @@ def evc_check(host: Decoded, policy: Policy = Policy()) -> EvcResult:
 esxi_features = esxi_view
 
 
-def cluster_mode(hosts: Sequence[Decoded]) -> named.Baseline | None:
+def cluster_mode(hosts: Sequence[Decoded]) -> baselines.Baseline | None:
     """The EVC mode of hosts of one vendor: the highest mode all of them satisfy."""
     common = frozenset.intersection(*(esxi_features(h.features) for h in hosts))
-    return named.highest_satisfied(common, hosts[0].vendor, "evc")
+    return baselines.highest_satisfied(common, hosts[0].vendor, "evc")
 
 
 @cache
@@ -112,7 +112,7 @@ def vmware_key(key: str, vendor: str | None = None) -> tuple[str, object]:
     return ("feature", found) if found else ("unknown", key)
 
 
-def mode_scalars(mode: named.Baseline) -> dict[str, tuple[int, str]]:
+def mode_scalars(mode: baselines.Baseline) -> dict[str, tuple[int, str]]:
     """The scalars an EVC mode presents to guests (family, model, stepping, max basic and extended
     leaf) from its featureMask, each with its source ("capture", "kb:...", "reasoning: ...")."""
     scalars = {}
@@ -130,7 +130,7 @@ class EvcCheck:
 
     hosts: list[EvcResult]
     cluster: bool
-    cluster_mode: named.Baseline | None = None
+    cluster_mode: baselines.Baseline | None = None
     cluster_reason: str | None = None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from .errors import UsageError
-from .knowledge import baselines as named
+from .knowledge import baselines
 from .knowledge.tables import table
 from .text import printable
 
@@ -39,13 +39,13 @@ class Floor:
 
     @property
     def own(self) -> frozenset[str]:
-        return self.needs - (named.get(self.psabi).required if self.psabi else frozenset())
+        return self.needs - (baselines.get(self.psabi).required if self.psabi else frozenset())
 
 
 def floors() -> tuple[Floor, ...]:
     result = []
     for row in table("guest-os-floors.csv", FloorRow):
-        level = named.get(row.psabi).required if row.psabi else frozenset()
+        level = baselines.get(row.psabi).required if row.psabi else frozenset()
         result.append(Floor(row.key, row.label, row.psabi or None, level | frozenset(row.features.split()), row.source))
     return tuple(result)
 

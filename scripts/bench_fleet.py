@@ -39,7 +39,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from cpucompat.fleet import analysis as F
+import numpy as np
+
+from cpucompat.fleet import analysis as F, bits
 from cpucompat.knowledge.features import feature_table
 from cpucompat.fleet.tables import read_table
 from cpucompat.fleet.synth import write_fingerprints
@@ -55,7 +57,7 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 OURS = """
 import resource, sys, time
-from cpucompat import fleet as F, fleet_io
+from cpucompat.fleet import analysis as F, tables as fleet_io
 import pandas, pyarrow.parquet
 times = []
 for _ in range(3):
@@ -83,7 +85,7 @@ print(json.dumps({"seconds": time.perf_counter() - start, "xml": result}))
 INGEST = """
 import sys, time
 from cpucompat import fleet
-from cpucompat.fleet_ingest import ingest
+from cpucompat.fleet.ingest import ingest
 import pandas
 start = time.perf_counter()
 hosts = len(ingest([sys.argv[1]]).fleet)
@@ -129,12 +131,12 @@ def _libvirt(fleet_path: str, work: Path) -> tuple[float, set[str], set[str]]:
     fleet = read_table(fleet_path)
     groups = F.classes(fleet.bits)
     known, models = _libvirt_map()
-    xmls = [_host_xml(F.unpack(row), known, models) for row in groups.rows]
+    xmls = [_host_xml(bits.unpack(row), known, models) for row in groups.rows]
     (work / "xmls.json").write_text(json.dumps(xmls))
     array("I", groups.of_host.astype("uint32").tobytes()).tofile(open(work / "order.bin", "wb"))
     answer = json.loads(_python(LIBVIRT, str(work / "xmls.json"), str(work / "order.bin"), python=SYSTEM_PYTHON))
     theirs = set(re.findall(r"name='([^']+)'", answer["xml"])) & known
-    common = F.unpack(F.np.bitwise_and.reduce(groups.rows, axis=0))
+    common = bits.unpack(np.bitwise_and.reduce(groups.rows, axis=0))
     ours = {feature_table().by_name[n].libvirt for n in common} & known
     return answer["seconds"], theirs, ours
 

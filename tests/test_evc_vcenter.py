@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat.knowledge import baselines as named
+from cpucompat.knowledge import baselines
 from cpucompat.cli import app
 from cpucompat.cpuid_fields import xsave_components
 from cpucompat.evc import esxi_features, mode_scalars, vmware_key, vmware_keys
@@ -29,7 +29,7 @@ def _always_exposed() -> frozenset[str]:
     return frozenset(vmware_keys()["always_exposed"])
 
 
-def _named_in_masks(mode: named.Baseline) -> frozenset[str]:
+def _named_in_masks(mode: baselines.Baseline) -> frozenset[str]:
     """The mode's features a vCenter mask must name: those with a VMware name, less the x86-64 base."""
     table = feature_table()
     return frozenset(f for f in mode.features if table.by_name[f].vmware) - _always_exposed()
@@ -67,7 +67,7 @@ def _xsave_owner(component: int) -> str:
 def test_intel_merom_exposes_exactly_what_vcenters_mask_exposes():
     mask = json.loads(reference("vsphere", "evc-intel-merom-featuremask.json").read_text())["featureMask"]
     shown = json.loads(runner.invoke(app, ["evc", "show", "intel-merom", "--names", "canonical", "--json"]).stdout)
-    features, mode = set(shown["features"]), named.get("intel-merom")
+    features, mode = set(shown["features"]), baselines.get("intel-merom")
     named_by_mask = set()
     for key, value in mask.items():
         kind, meaning = vmware_key(key, VENDOR)
@@ -90,7 +90,7 @@ def test_intel_merom_exposes_exactly_what_vcenters_mask_exposes():
 def test_every_recorded_feature_mask_matches_its_mode():
     """Every mode's featureMask names each feature of the mode that has a VMware name (the x86-64
     base aside), with Val:1, and names nothing the mode lacks."""
-    for mode in named.load_baselines("evc"):
+    for mode in baselines.load_baselines("evc"):
         in_mask = set()
         for key, value, source in mode.feature_mask:
             assert SOURCE.match(source), (mode.key, key)
@@ -103,21 +103,21 @@ def test_every_recorded_feature_mask_matches_its_mode():
 
 
 def test_each_mode_states_provenance_per_feature():
-    for mode in named.load_baselines("evc"):
+    for mode in baselines.load_baselines("evc"):
         assert set(mode.provenance) == mode.features, mode.key
         assert all(SOURCE.match(source) for source in mode.provenance.values()), mode.key
-        parent = named.parent_of(mode)
+        parent = baselines.parent_of(mode)
         assert parent is None or parent.features <= mode.features, mode.key  # parent + additions
-    captured = {m.key for m in named.load_baselines("evc") if not m.reconstructed}
+    captured = {m.key for m in baselines.load_baselines("evc") if not m.reconstructed}
     assert captured == {"intel-merom", "intel-westmere", "intel-sandybridge", "intel-broadwell"}
 
 
 def test_captured_scalars():
-    assert mode_scalars(named.get("intel-merom")) == {
+    assert mode_scalars(baselines.get("intel-merom")) == {
         "family": (6, "capture"), "model": (0xF, "capture"), "stepping": (1, "capture"),
         "max_basic_leaf": (0xA, "capture"), "max_extended_leaf": (0x80000008, "capture")}
-    assert mode_scalars(named.get("intel-sandybridge"))["model"] == (0x2D, "capture")
-    assert mode_scalars(named.get("intel-skylake"))["family"][1].startswith("reasoning: ")
+    assert mode_scalars(baselines.get("intel-sandybridge"))["model"] == (0x2D, "capture")
+    assert mode_scalars(baselines.get("intel-skylake"))["family"][1].startswith("reasoning: ")
 
 
 @pytest.mark.parametrize("key, vendor, meaning", [
@@ -143,7 +143,7 @@ def test_vcenter_keys_in_any_case(key, vendor, meaning):
 
 def test_real_vms_requirements_lie_inside_their_min_required_mode():
     for name, mode_key, requirement in _sddc_vms():
-        mode = named.get(mode_key)
+        mode = baselines.get(mode_key)
         for key, value in requirement.items():
             if not key.startswith("cpuid.") or not value.endswith(":1"):
                 continue
@@ -160,7 +160,7 @@ def test_real_vms_requirements_lie_inside_their_min_required_mode():
 def test_xsaveopt_is_required_at_broadwell_by_real_vms():
     requirements = [req for _, mode, req in _sddc_vms() if mode == "intel-broadwell"]
     assert any(req.get("cpuid.xsaveopt") == "Bool:Min:1" for req in requirements)
-    assert "xsaveopt" in named.get("intel-broadwell").features
+    assert "xsaveopt" in baselines.get("intel-broadwell").features
 
 
 def _sddc_host():
@@ -177,12 +177,12 @@ def test_host_feature_capability_contains_its_max_evc_mode():
         kind, meaning = vmware_key(key, VENDOR)
         if kind == "feature" and value == "1":
             offered.add(meaning)
-    mode = named.get(mode_key)
+    mode = baselines.get(mode_key)
     assert _named_in_masks(mode) <= offered
     # and judged like vCenter, the host's capability (plus the x86-64 base it never lists) reaches
     # exactly that mode
     host = esxi_features(offered | _always_exposed())
-    assert named.highest_satisfied(host, VENDOR, "evc") == mode
+    assert baselines.highest_satisfied(host, VENDOR, "evc") == mode
 
 
 def test_every_cpuid_key_of_the_real_vcenter_is_mapped():

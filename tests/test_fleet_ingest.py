@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat.fleet import analysis as F
-from cpucompat.fleet import ingest as fleet_ingest, tables as fleet_io
+from cpucompat.fleet import model as M
+from cpucompat.fleet import ingest as fleet_ingest, synth as fleet_synth, tables as fleet_io
 from cpucompat.cli import app
 from cpucompat.decode import decode
+from cpucompat.formats import reader
 from cpucompat.formats.reader import read_dump
 
 from .conftest import TEST_DATA
@@ -107,7 +108,7 @@ def test_a_fifo_in_a_folder_is_skipped_not_waited_on(tmp_path):
 def test_csv_round_trip_keeps_host_names_and_json_is_strict(tmp_path):
     host = decode(read_dump(FIXTURE))
     names = ["007", "NA", "nan", "", "1e3", "True"]
-    fleet = F.from_decoded([dataclasses.replace(host, name=n) for n in names])
+    fleet = M.from_decoded([dataclasses.replace(host, name=n) for n in names])
     table = str(tmp_path / "fleet.csv")
     fleet_io.write_table(fleet, table)
     assert list(fleet_io.read_table(table).hosts) == names
@@ -117,13 +118,13 @@ def test_csv_round_trip_keeps_host_names_and_json_is_strict(tmp_path):
 
 
 def test_tables_have_their_own_larger_size_limit(tmp_path, monkeypatch):
-    monkeypatch.setattr(fleet_ingest, "MAX_BYTES", 1000)
     host = decode(read_dump(FIXTURE))
-    fleet = F.from_decoded([dataclasses.replace(host, name=f"h{i}") for i in range(20)])
+    fleet = M.from_decoded([dataclasses.replace(host, name=f"h{i}") for i in range(20)])
     root = tmp_path / "fleet"
     root.mkdir()
     fleet_io.write_table(fleet, str(root / "fleet.csv"))
     assert os.path.getsize(root / "fleet.csv") > 1000
+    monkeypatch.setattr(reader, "MAX_BYTES", 1000)
     result, document = _fleet([str(root)])
     assert result.exit_code == 0, result.stderr
     assert document["hosts"] == 20
@@ -139,7 +140,7 @@ def test_min_hosts_is_parsed_bounded(share):
 
 def test_control_characters_of_table_host_names_never_reach_the_terminal(tmp_path):
     host = decode(read_dump(FIXTURE))
-    fleet = F.from_decoded([dataclasses.replace(host, name="a\x1b[2J\nb"),
+    fleet = M.from_decoded([dataclasses.replace(host, name="a\x1b[2J\nb"),
                             dataclasses.replace(host, name="c", features=host.features - {"avx2"})])
     table = str(tmp_path / "fleet.csv")
     fleet_io.write_table(fleet, table)
@@ -155,3 +156,16 @@ def test_a_csv_row_longer_than_its_header_is_an_error_not_an_index(tmp_path):
     result = runner.invoke(app, ["fleet", str(table), "--json"])
     assert result.exit_code == 2 and "cannot read CSV table" in result.stderr
     assert time.perf_counter() - start < 5
+
+
+def test_each_file_is_read_once(tmp_path, monkeypatch):
+    """A cache miss parses the bytes already read; nothing is opened twice, read_dump not at all."""
+    fleet_synth.write_fingerprints(read_dump(FIXTURE), str(tmp_path), 6, configs=3, seed=1)
+    (tmp_path / "host.txt").write_bytes(FIXTURE.read_bytes())
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(os, "open", lambda path, *args, **kw: opened.append(str(path)) or real_open(path, *args, **kw))
+    ingested = fleet_ingest.ingest([str(tmp_path)])
+    assert len(ingested.fleet) == 7 and not ingested.skipped
+    mine = [path for path in opened if path.startswith(str(tmp_path))]
+    assert len(mine) == len(set(mine)) == 7

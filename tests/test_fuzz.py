@@ -48,12 +48,12 @@ def _tables() -> dict[str, bytes]:
     """A small fleet table as CSV and (when pyarrow is installed) Parquet, written by the library."""
     import tempfile
 
-    from cpucompat.fleet import analysis as F, tables as fleet_io
+    from cpucompat.fleet import model as M, tables as fleet_io
     from cpucompat.decode import decode
     from cpucompat.formats.reader import read_dump
 
     host = decode(read_dump(FIXTURE))
-    fleet = F.from_decoded([dataclasses.replace(host, name=n, features=host.features - {f})
+    fleet = M.from_decoded([dataclasses.replace(host, name=n, features=host.features - {f})
                             for n, f in (("a", "avx2"), ("007", "aes"), ("NA", "sse4_2"))])
     tables = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -12,7 +12,7 @@ from functools import cache
 import pytest
 from typer.testing import CliRunner
 
-from cpucompat.fleet import analysis as fleet
+from cpucompat.fleet import analysis as fleet, model as M
 from cpucompat.cli import app
 from cpucompat.cluster import Policy, cluster_baseline
 from cpucompat.compare import compare, source_from_baseline, source_from_host
@@ -122,7 +122,7 @@ def test_qemu_model_does_not_ask_a_host_for_x2apic():
 def test_fleet_bit_matrix_agrees_with_cluster(policy):
     for vendor in ("GenuineIntel", "AuthenticAMD"):
         hosts = [h for h in _hosts() if h.vendor == vendor]
-        report = fleet.analyse(fleet.from_decoded(hosts), policy)
+        report = fleet.analyse(M.from_decoded(hosts), policy)
         expected = cluster_baseline(hosts, policy)
         assert report.baseline.features == expected.features
         assert report.baseline.host_only == expected.host_only
@@ -135,8 +135,8 @@ def test_fleet_bit_matrix_agrees_with_cluster(policy):
 def test_hosts_differing_in_host_only_bits_alone_are_one_class():
     host = decode(read_dump(_instlatx64(SPR)))
     other = dataclasses.replace(host, features=host.features - {"hwp", "est"}, name="other")
-    assert len(fleet.analyse(fleet.from_decoded([host, other])).groups.counts) == 1
-    assert len(fleet.analyse(fleet.from_decoded([host, other]), ALL_BITS).groups.counts) == 2
+    assert len(fleet.analyse(M.from_decoded([host, other])).groups.counts) == 1
+    assert len(fleet.analyse(M.from_decoded([host, other]), ALL_BITS).groups.counts) == 2
 
 
 def test_mask_hides_no_host_only_bit_unless_all_bits():

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ..knowledge import baselines as named
+from ..knowledge import baselines
 from .summary import HostSummary
 
 FINDING_VALUES = {"found": 1, "not-found": 0}
@@ -54,7 +54,7 @@ def render(summary: HostSummary, collected_at: str | None = None) -> str:
             ("psabi_level", summary.psabi_level or ""), ("qemu_model", summary.qemu_model or ""),
             ("class", summary.compat_class)]
     digest = summary.content_hash.partition(":")[2]
-    mode = named.get(summary.evc_mode) if summary.evc_mode else None
+    mode = baselines.get(summary.evc_mode) if summary.evc_mode else None
     lines = _metric("cpucompat_fingerprint_info", "gauge", "The host's CPU as cpucompat names it (labels); always 1.",
                     [(info, 1)])
     if digest:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from ..cluster import Policy, cluster_baseline, esxi_view
 from ..decode import Decoded, decode
 from ..formats import fingerprint as fingerprint_format
-from ..knowledge import baselines as named
+from ..knowledge import baselines
 from ..knowledge.features import feature_table
 
 
@@ -60,7 +60,7 @@ def class_id(features) -> str:
 
 
 def _satisfied(kind: str, present: frozenset[str], vendor: str) -> list[str]:
-    found = [b for b in named.load_baselines(kind) if b.fits_vendor(vendor) and b.required <= present]
+    found = [b for b in baselines.load_baselines(kind) if b.fits_vendor(vendor) and b.required <= present]
     return [b.key for b in sorted(found, key=lambda b: (b.level, b.key))]
 
 

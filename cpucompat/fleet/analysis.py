@@ -1,15 +1,14 @@
-"""Fleet analysis: a million hosts as a bit matrix.
+"""Fleet analysis: a million hosts as a bit matrix (``fleet.bits``, ``fleet.model``).
 
-Each host is one row of packed feature bits: feature ``j`` of ``data/features.csv`` is bit
-``j % 64`` of word ``j // 64`` in a ``(hosts, words)`` uint64 matrix. Hosts with identical
-feature sets are identical rows, so the hosts are grouped once into *classes* (distinct rows
-with host counts) and everything after that works on the few classes, not the many hosts:
-the common ground is an AND over the class rows, coverage a count-weighted column sum.
+Each host is one row of packed feature bits. Hosts with identical feature sets are identical
+rows, so the hosts are grouped once into *classes* (distinct rows with host counts) and
+everything after that works on the few classes, not the many hosts: the common ground is an
+AND over the class rows, coverage a count-weighted column sum.
 
 The baseline policy is ``cpucompat.cluster``'s, called rather than re-implemented:
 ``usable_features`` (drop OS bits, host-only bits and non-migratable features, close under
-dependencies), ``host_only_left_out``, ``MixedVendors`` and ``name_baseline``. ``fleet`` and
-``baseline`` over the same hosts agree.
+dependencies), ``host_only_left_out``, ``one_vendor`` and ``name_baseline``; the levelled
+scalars follow ``levels``. ``fleet`` and ``baseline`` over the same hosts agree.
 
 ``--min-hosts`` is a greedy search that is easy to explain. A host can give a VM its
 *usable* set ``U`` (its features under the policy); the baseline of any set of hosts is the
@@ -18,9 +17,6 @@ at least the share of hosts) are tried by coverage, highest first; a feature is 
 hosts offering every feature kept so far still reach the share. The result is the baseline of
 the hosts that remain, by the same rule as ``cluster.cluster_baseline``: maximal, since adding
 any further feature would lose too many hosts.
-
-Scalars (vendor, signature, max leaves, address bits, XSAVE masks) ride along in a pandas
-frame; pandas is imported only when a fleet is built.
 """
 
 from __future__ import annotations
@@ -28,157 +24,21 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from functools import cache
 
-from ..knowledge.baselines import Baseline
-from ..cluster import (
-    LEVELLED_FIELDS,
-    MixedVendors,
-    Policy,
-    host_only_left_out,
-    name_baseline,
-    usable_features,
-)
-from ..decode import Decoded
+import numpy as np
+
+from ..cluster import Policy, host_only_left_out, name_baseline, one_vendor, usable_features
 from ..errors import CpuCompatError, UsageError
-from ..knowledge.features import feature_table
+from ..knowledge.baselines import Baseline
+from .bits import bool_matrix, column_index, columns, guest_visible_row, unpack
+from .model import Fleet, level_fields, pandas
 
-
-class MissingExtra(CpuCompatError):
-    """Fleet analysis without pandas (and numpy) installed."""
-
-
-try:
-    import numpy as np
-except ImportError:  # pragma: no cover - numpy comes with pandas, the fleet extra
-    raise MissingExtra("fleet analysis needs pandas: pip install 'cpucompat[fleet]'") from None
-
-
-def pandas():
-    """The pandas module, imported on first use; MissingExtra (exit 2) when it is not installed."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise MissingExtra("fleet analysis needs pandas: pip install 'cpucompat[fleet]'") from None
-    return pd
-
-
-#: Scalar columns of a fleet, besides ``host`` and one bool column per feature.
-SCALARS = ("vendor", "family", "model", "stepping", *LEVELLED_FIELDS, "xcr0_supported", "xss_supported")
-#: Scalars that are masks of XSAVE components: levelled by AND, like ``cluster.level_fields``.
-MASK_FIELDS = ("xcr0_supported", "xss_supported")
 #: Example hosts shown per class.
 EXAMPLES = 3
 _MIX = np.uint64(0x9E3779B97F4A7C15)  # odd 64-bit constant for the row hash
-
-
-# --- feature bits -----------------------------------------------------------------------
-
-@cache
-def columns() -> tuple[str, ...]:
-    """Canonical feature names in column order (``data/features.csv`` order)."""
-    return tuple(f.name for f in feature_table().features)
-
-
-@cache
-def _column_index() -> dict[str, int]:
-    return {name: j for j, name in enumerate(columns())}
-
-
-def words() -> int:
-    """uint64 words per host row."""
-    return (len(columns()) + 63) // 64
-
-
-def pack(features: Iterable[str]) -> np.ndarray:
-    """One host's features as a row of ``words()`` uint64."""
-    flags = np.zeros(words() * 64, dtype=bool)
-    flags[[_column_index()[name] for name in features]] = True
-    return pack_matrix(flags[None, :])[0]
-
-
-@cache
-def guest_visible_row() -> np.ndarray:
-    """One row with the bits of the guest-visible features set: ANDed in, it drops host-only bits."""
-    return pack(n for n in columns() if feature_table().guest_visible(n))
-
-
-def unpack(row: np.ndarray) -> frozenset[str]:
-    """The canonical feature names whose bits are set in one row."""
-    names = columns()
-    return frozenset(names[j] for j in np.flatnonzero(bool_matrix(row[None, :])[0]))
-
-
-def bool_matrix(rows: np.ndarray) -> np.ndarray:
-    """``(k, words)`` uint64 rows as a ``(k, features)`` bool matrix."""
-    as_bytes = np.ascontiguousarray(rows, dtype="<u8").view(np.uint8)
-    return np.unpackbits(as_bytes, axis=1, bitorder="little")[:, :len(columns())].view(bool)
-
-
-def pack_matrix(flags: np.ndarray) -> np.ndarray:
-    """A ``(k, features)`` bool matrix as ``(k, words)`` uint64 rows."""
-    padded = np.zeros((flags.shape[0], words() * 64), dtype=bool)
-    padded[:, :flags.shape[1]] = flags
-    return np.packbits(padded, axis=1, bitorder="little").view("<u8").astype(np.uint64, copy=False)
-
-
-# --- the fleet --------------------------------------------------------------------------
-
-@dataclass
-class Fleet:
-    """Hosts, their feature bits and their scalars, row for row."""
-
-    hosts: object  # pandas Series of host names (str)
-    bits: np.ndarray  # (hosts, words()) uint64
-    scalars: object  # pandas DataFrame with the SCALARS columns
-
-    def __len__(self) -> int:
-        return self.bits.shape[0]
-
-
-def scalar_frame(records: Sequence[tuple] | dict):
-    """The scalars as a frame with nullable integer columns and a categorical vendor."""
-    pd = pandas()
-
-    frame = pd.DataFrame(records, copy=False) if isinstance(records, dict) else pd.DataFrame(records, columns=list(SCALARS))
-    for name in SCALARS[1:]:
-        frame[name] = frame[name].astype("UInt64" if name in MASK_FIELDS else "Int64")
-    frame["vendor"] = frame["vendor"].astype("category")
-    return frame[list(SCALARS)]
-
-
-def host_scalars(host: Decoded) -> tuple:
-    """One decoded host's scalar values, in SCALARS order."""
-    return (host.vendor, host.family, host.model, host.stepping,
-            *(host.fields.get(name) for name in SCALARS[4:]))
-
-
-def from_records(names: Sequence[str], rows: Sequence, scalars: Sequence[tuple]) -> Fleet:
-    """A fleet from per-host names, packed rows and scalar tuples."""
-    pd = pandas()
-
-    bits = np.array(rows, dtype=np.uint64).reshape(len(names), words())
-    return Fleet(pd.Series(list(names), dtype="str"), bits, scalar_frame(scalars))
-
-
-def from_decoded(hosts: Sequence[Decoded]) -> Fleet:
-    """A fleet from decoded hosts (names are ``Decoded.name``)."""
-    return from_records([h.name for h in hosts], [pack(h.features) for h in hosts],
-                        [host_scalars(h) for h in hosts])
-
-
-def concat(fleets: Sequence[Fleet]) -> Fleet:
-    """Several fleets as one, rows in order."""
-    pd = pandas()
-
-    if len(fleets) == 1:
-        return fleets[0]
-    hosts = pd.concat([f.hosts for f in fleets], ignore_index=True)
-    scalars = scalar_frame(pd.concat([f.scalars.astype({"vendor": "str"}) for f in fleets], ignore_index=True))
-    return Fleet(hosts, np.concatenate([f.bits for f in fleets]), scalars)
 
 
 # --- classes ----------------------------------------------------------------------------
@@ -274,38 +134,12 @@ class FleetBaseline:
 
 
 def fleet_vendor(fleet: Fleet, cross_vendor: bool) -> str | None:
-    """The one vendor of all hosts; MixedVendors unless cross_vendor (then None)."""
+    """``cluster.one_vendor`` of a fleet, naming a few example hosts of each vendor."""
     counts = fleet.scalars["vendor"].value_counts()
-    counts = counts[counts > 0]  # a categorical column counts unused categories too
-    if len(counts) == 1:
-        return str(counts.index[0])
-    if cross_vendor:
-        return None
-    vendors = fleet.scalars["vendor"].astype("str")
-    detail = "; ".join(
-        f"{vendor}: {count} hosts, e.g. {', '.join(fleet.hosts[vendors == vendor].head(EXAMPLES))}"
-        for vendor, count in sorted(counts.items()))
-    raise MixedVendors(f"hosts of different CPU vendors cannot share a baseline ({detail}); "
-                       "use --cross-vendor for the vendor-neutral common ground")
-
-
-def level_fields(scalars) -> dict:
-    """Lowest max leaves and address bits; XSAVE components common to all hosts (as cluster)."""
-    fields: dict = {}
-    for name in LEVELLED_FIELDS:
-        column = scalars[name]
-        fields[name] = None if column.isna().any() else int(column.min())
-    for name in MASK_FIELDS:
-        column = scalars[name]
-        fields[name] = None if column.isna().any() else int(np.bitwise_and.reduce(column.to_numpy(np.uint64)))
-    return fields
-
-
-def _named(features: frozenset[str], vendor: str | None, raw: frozenset[str], policy: Policy) -> dict:
-    result = name_baseline(features, vendor, raw, policy)
-    if policy.cross_vendor and vendor is None:  # as cluster_baseline: only psABI levels are vendor-neutral
-        result = {"psabi": result["psabi"], "evc": None, "qemu": None}
-    return result
+    counts = {str(v): int(n) for v, n in counts.items() if n > 0}  # a categorical counts unused categories
+    vendors = fleet.scalars["vendor"].astype("str") if len(counts) > 1 else None
+    examples = {v: [] if vendors is None else list(fleet.hosts[vendors == v].head(EXAMPLES)) for v in counts}
+    return one_vendor(examples, cross_vendor, counts)
 
 
 def common_features(groups: Classes, policy: Policy, keep: np.ndarray | None = None) -> frozenset[str]:
@@ -321,7 +155,8 @@ def fleet_baseline(fleet: Fleet, groups: Classes, policy: Policy = Policy()) -> 
     features = common_features(groups, policy)
     raw = unpack(np.bitwise_and.reduce(fleet.bits, axis=0))
     host_only = host_only_left_out(raw, policy, seen=unpack(np.bitwise_or.reduce(fleet.bits, axis=0)))
-    return FleetBaseline(features, level_fields(fleet.scalars), vendor, _named(features, vendor, raw, policy), host_only)
+    return FleetBaseline(features, level_fields(fleet.scalars), vendor, name_baseline(features, vendor, raw, policy),
+                         host_only)
 
 
 # --- what-ifs ---------------------------------------------------------------------------
@@ -362,7 +197,7 @@ def _greedy_keep(usable: list[frozenset[str]], counts: np.ndarray, base: frozens
         for name in features - base:
             has.setdefault(name, np.zeros(len(usable), dtype=bool))[i] = True
     hosts = {name: int(counts[mask].sum()) for name, mask in has.items()}
-    order = _column_index()
+    order = column_index()
     candidates = sorted((n for n in hosts if hosts[n] >= need), key=lambda n: (-hosts[n], order[n]))
     kept = np.ones(len(usable), dtype=bool)
     for name in candidates:

@@ -33,9 +33,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..cluster import Policy, esxi_view, name_baseline, usable_features
-from ..knowledge import baselines as named
+from ..knowledge import baselines
 from ..knowledge.features import feature_table
-from .analysis import Fleet, classes, unpack
+from .analysis import classes
+from .bits import unpack
+from .model import Fleet
 
 #: What to change in the BIOS for a lost feature (finding ids of data/finding-features.csv).
 BIOS_REMEDIES = {
@@ -186,7 +188,7 @@ def evc_costs(fleet: Fleet, raw: RawClasses, names: list[str], policy: Policy = 
     for vendor in sorted(set(raw.vendors)):
         index = [i for i, v in enumerate(raw.vendors) if v == vendor]
         total = int(raw.counts[index].sum())
-        own = {i: named.highest_satisfied(esxi_view(unpack(raw.rows[i])), vendor, "evc") for i in index}
+        own = {i: baselines.highest_satisfied(esxi_view(unpack(raw.rows[i])), vendor, "evc") for i in index}
         mode = ground(raw.rows[index], vendor, policy).named.get("evc")
         levels = sorted({b.level for b in own.values() if b is not None}, reverse=True)
         reachable, costly = mode, []
@@ -202,7 +204,7 @@ def evc_costs(fleet: Fleet, raw: RawClasses, names: list[str], policy: Policy = 
                        int(raw.counts[costly].sum()))
         costly.sort(key=lambda i: (-1 if own[i] is None else own[i].level, -int(raw.counts[i])))
         for i in costly:
-            missing = named.missing_for(reachable, esxi_view(unpack(raw.rows[i])))
+            missing = baselines.missing_for(reachable, esxi_view(unpack(raw.rows[i])))
             causes = bios_causes(missing)
             hosts = fleet.hosts.iloc[raw.members[i][:EXAMPLES]]
             cost.classes.append(CostlyClass(names[i], int(raw.counts[i]), [str(h) for h in hosts], missing, causes,

@@ -5,9 +5,10 @@ on the command line must read; a file found in a folder that does not read is sk
 its reason (``Ingested.skipped``), so one stray README does not stop a 100k-host import.
 
 Fingerprints take a fast path, because fleets repeat hardware: identical servers with
-identical settings have identical raw CPUID. The raw CPU section of a fingerprint is the key
-of a cache of decoded rows; a miss goes through the one generic path (``read_dump`` and
-``decode``, the same code as ``cpucompat decode``), a hit costs a JSON parse. Nothing else in a
+identical settings have identical raw CPUID. Each file is read once. The raw CPU section of a
+fingerprint is the key of a cache of decoded rows; a miss parses the bytes read by the one
+generic path (``parse_bytes`` and ``decode``, the same code as ``cpucompat decode``), a hit
+costs a JSON parse. Nothing else in a
 fingerprint reaches the fleet table (the kernel's microcode version only feeds a decode
 warning), so a hit gives exactly what the generic path would.
 
@@ -24,9 +25,10 @@ from dataclasses import dataclass, field
 from ..decode import decode
 from ..dump import Dump, unique_names
 from ..errors import CpuCompatError, InputError
-from .analysis import Fleet, concat, from_records, host_scalars, pack
+from .bits import pack
+from .model import Fleet, concat, from_records, host_scalars
 from .tables import CSV_HEADER, MissingParquet, kind_of, read_table
-from ..formats.reader import MAX_BYTES, open_regular, read_dump
+from ..formats.reader import check_size, open_regular, parse_bytes
 from ..formats import fingerprint
 
 Progress = Callable[[int, int], None]
@@ -81,7 +83,7 @@ class HostReader:
         hit = self.cache.get(key) if key else None
         if hit is not None:
             return (Dump(path, fingerprint.NAME, host=document.get("host") or {}).name, *hit)
-        host = decode(read_dump(path))
+        host = decode(parse_bytes(data, path))
         record = (pack(host.features), host_scalars(host))
         if key:
             self.cache[key] = record
@@ -89,15 +91,14 @@ class HostReader:
 
 
 def _dump_bytes(path: str) -> bytes | None:
-    """The bytes of a dump of at most MAX_BYTES, or None for a fleet table (which has its own,
+    """The bytes of a dump of at most ``MAX_BYTES``, or None for a fleet table (which has its own,
     larger limit); an InputError for anything but a regular file (a FIFO is never waited on)."""
     try:
         with open_regular(path) as handle:
             head = handle.read(len(CSV_HEADER))
             if kind_of(head):
                 return None
-            if os.fstat(handle.fileno()).st_size > MAX_BYTES:
-                return b""  # read_dump says how large
+            check_size(os.fstat(handle.fileno()).st_size, path)
             return head + handle.read()
     except OSError as error:
         raise InputError(path, f"cannot read: {error.strerror or error}") from None
@@ -142,13 +143,13 @@ def _unique_names(names: list[str], paths: list[str]) -> list[str]:
 def _read_all(files: list[tuple[str, bool]], progress: Progress | None):
     """Tables, host records (with their paths) and skipped files, in input order."""
     reader, tables, hosts, paths, skipped = HostReader(), [], [], [], []
-    for done, (path, named) in enumerate(files, 1):
+    for done, (path, given) in enumerate(files, 1):
         try:
             item = reader.read(path)
         except (CpuCompatError, OSError, ValueError, RecursionError, MemoryError) as error:
             if isinstance(error, MissingParquet):
                 raise
-            if named:
+            if given:
                 if isinstance(error, CpuCompatError):
                     raise
                 raise InputError(path, f"cannot read: {error}") from None

@@ -13,7 +13,8 @@ from ..cluster import Policy
 from ..errors import UsageError
 from ..guests import warn as guest_floors
 from . import domains as dom
-from .analysis import Fleet, analyse
+from .analysis import analyse
+from .model import Fleet
 from ..views.fleet import fleet_json
 
 #: Classes named in the document (the largest first); the rest keep their id only.

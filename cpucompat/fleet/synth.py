@@ -26,7 +26,8 @@ from ..dump import REGISTERS, CpuLeaves, Dump
 from ..errors import UsageError
 from ..evc import finding_features
 from ..knowledge.features import feature_table
-from .analysis import Fleet, columns, host_scalars, pack, pandas, scalar_frame
+from .bits import columns, pack
+from .model import Fleet, host_scalars, pandas, scalar_frame
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CpuCompatError, InputError, UsageError
-from .analysis import SCALARS, Fleet, bool_matrix, columns, pack_matrix, pandas, scalar_frame, words
+from .bits import bool_matrix, columns, pack_matrix, words
+from .model import SCALARS, Fleet, pandas, scalar_frame
 from ..output import refuse_existing, replace_atomically
 
 PARQUET_MAGIC = b"PAR1"

@@ -41,7 +41,7 @@ _KNOWN = (
 )
 _BINARY = re.compile(r"[\x00-\x08\x0e-\x1f\x7f\ud800-\udfff]")  # surrogates: undecodable bytes
 
-__all__ = ["FORMATS", "MAX_BYTES", "open_regular", "parse_text", "read_dump"]
+__all__ = ["FORMATS", "MAX_BYTES", "check_size", "open_regular", "parse_bytes", "parse_text", "read_dump"]
 
 
 def open_regular(path: str) -> BinaryIO:
@@ -73,11 +73,16 @@ def read_dump(path: str | os.PathLike[str]) -> Dump:
         return parse_text(_decode(_read_limited(sys.stdin.buffer, "<stdin>"), "<stdin>"), "<stdin>")
     try:
         with open_regular(name) as stream:
-            _check_size(os.fstat(stream.fileno()).st_size, name)
+            check_size(os.fstat(stream.fileno()).st_size, name)
             data = _read_limited(stream, name)
     except OSError as error:
         raise InputError(name, f"cannot read: {error.strerror or error}") from None
-    return parse_text(_decode(data, name), name)
+    return parse_bytes(data, name)
+
+
+def parse_bytes(data: bytes, path: str) -> Dump:
+    """Parse a dump already read whole (UTF-8, or UTF-16 with a BOM)."""
+    return parse_text(_decode(data, path), path)
 
 
 def parse_text(text: str, path: str) -> Dump:
@@ -95,7 +100,8 @@ def parse_text(text: str, path: str) -> Dump:
     raise InputError(path, f"unknown format: expected one of {_KNOWN}", 1)
 
 
-def _check_size(size: int, path: str) -> None:
+def check_size(size: int, path: str) -> None:
+    """InputError for a file over MAX_BYTES."""
     if size > MAX_BYTES:
         raise InputError(path, f"file is {size / 1e6:.1f} MB; a CPUID dump is at most 32 MiB")
 

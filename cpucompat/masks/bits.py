@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import levels
 from ..knowledge.baselines import Baseline, load_baselines
 from ..cpuid_fields import xsave_components
 from ..dump import REGISTERS
@@ -31,13 +32,6 @@ from .plan import MaskPlan, header_lines
 
 Location = tuple[int, int, str]  # (leaf, subleaf, register)
 
-
-#: Where each lowered scalar lives: CPUID location, lowest bit, width in bits.
-LOWERED_LOCATIONS: dict[str, tuple[Location, int, int]] = {
-    "max_basic_leaf": ((0x0, 0, "eax"), 0, 32),
-    "max_extended_leaf": ((0x80000000, 0, "eax"), 0, 32),
-    "phys_addr_bits": ((0x80000008, 0, "eax"), 0, 8),
-}
 
 _XCR0_REGS = ((0xD, 0, "eax"), (0xD, 0, "edx"))
 _XSS_REGS = ((0xD, 1, "ecx"), (0xD, 1, "edx"))
@@ -96,8 +90,8 @@ def forced_bits(plan: MaskPlan) -> dict[Location, Forced]:
             location, bit = (low, component) if component < 32 else (high, component - 32)
             forced.setdefault(location, Forced()).zeros |= 1 << bit
     for name, value in plan.lower.items():
-        location, lowest, width = LOWERED_LOCATIONS[name]
-        forced.setdefault(location, Forced()).force(lowest, width, value)
+        field = levels.by_name()[name]
+        forced.setdefault((field.leaf, field.subleaf, field.register), Forced()).force(field.lowest, field.width, value)
     order = {register: i for i, register in enumerate(REGISTERS)}
     return {loc: forced[loc] for loc in sorted(forced, key=lambda loc: (loc[0], loc[1], order[loc[2]]))}
 
@@ -150,8 +144,7 @@ def unexpressed_notes(plan: MaskPlan, unnamed: list[Feature], words: Unexpressed
         notes.extend(f"  {f.name}  {f.where()}" for f in unnamed)
     for name, value in plan.lower.items():
         if name not in lowerable:
-            (leaf, _, register), lowest, width = LOWERED_LOCATIONS[name]
-            where = f"CPUID.{leaf:#x}:{register.upper()}[{lowest + width - 1}:{lowest}]"
+            where = levels.by_name()[name].where()
             notes.append(f"{words.what} cannot lower {name} to {value} ({where}); {words.lower}")
     left = plan.xsave_hidden if xsave_left is None else xsave_left
     if left:

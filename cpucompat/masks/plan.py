@@ -16,9 +16,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..knowledge import baselines as named
+from .. import levels
+from ..knowledge import baselines
 from ..cluster import Policy, cluster_baseline, host_only_left_out, usable_features
-from ..compare import lower_scalars
 from ..cpuid_fields import xsave_component_names, xsave_components
 from ..decode import Decoded
 from ..dump import CpuLeaves
@@ -31,8 +31,6 @@ NEVER_HIDDEN = frozenset({"hypervisor"})
 ISA_ONLY_KINDS = frozenset({"evc", "psabi"})
 #: The QEMU model psABI levels stand on.
 PSABI_FLOOR = "qemu64-v1"
-#: Scalar fields a mask lowers to the targets' values.
-LOWERED_FIELDS = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits")
 
 
 class VendorMismatch(CpuCompatError):
@@ -83,18 +81,15 @@ def hidden_features(vm_features: frozenset[str], target_features: frozenset[str]
 def xsave_bits_to_hide(hidden: tuple[str, ...], vm: Decoded, target_fields: dict | None) -> int:
     """XCR0/XSS component bits owned by hidden features, or absent on the targets."""
     owned = {i for i, row in xsave_components().items() if row["feature"] and row["feature"] in hidden}
-    bits = sum(1 << i for i in owned)
-    for name in ("xcr0_supported", "xss_supported"):
-        mine, theirs = vm.fields.get(name) or 0, (target_fields or {}).get(name)
-        if theirs is not None:
-            bits |= mine & ~theirs
-    return bits & ((vm.fields.get("xcr0_supported") or 0) | (vm.fields.get("xss_supported") or 0))
+    bits = sum(1 << i for i in owned) | levels.lacking(vm.fields, target_fields or {})
+    return bits & levels.lacking(vm.fields, {name: 0 for name in levels.names("and")})
 
 
 def _lowered(vm: Decoded, target_fields: dict) -> dict[str, int]:
-    """The targets' values of the lowerable scalars the VM exceeds."""
-    lower = lower_scalars(vm.fields, target_fields)
-    return {name: lower[name][1] for name in LOWERED_FIELDS if name in lower}
+    """The targets' values of the lowerable quantities (``levels``) the VM exceeds."""
+    table = levels.by_name()
+    return {name: theirs for name, (_, theirs) in levels.lower(vm.fields, target_fields).items()
+            if table[name].lowerable}
 
 
 def _check_vendor(vm: Decoded, vendor: str | None, label: str) -> None:
@@ -125,7 +120,7 @@ def plan_for_hosts(vm: Decoded, targets: list[Decoded], policy: Policy = Policy(
     )
 
 
-def baseline_target(vm: Decoded, baseline: named.Baseline, policy: Policy = Policy()) -> frozenset[str]:
+def baseline_target(vm: Decoded, baseline: baselines.Baseline, policy: Policy = Policy()) -> frozenset[str]:
     """The features a VM masked down to a named baseline may keep.
 
     QEMU models are complete CPUs. EVC modes and psABI levels list instructions only (features
@@ -138,13 +133,13 @@ def baseline_target(vm: Decoded, baseline: named.Baseline, policy: Policy = Poli
     if baseline.kind in ISA_ONLY_KINDS:
         features |= {n for n in vm.features if table.by_name[n].kind != "isa"}
         if baseline.kind == "psabi":
-            features |= table.with_mirrors(named.get(PSABI_FLOOR).features)
+            features |= table.with_mirrors(baselines.get(PSABI_FLOOR).features)
     return usable_features(features, policy)
 
 
 def plan_for_baseline(vm: Decoded, key: str, policy: Policy = Policy()) -> MaskPlan:
     """Mask a VM down to a named baseline (an EVC mode, a QEMU model, a psABI level)."""
-    baseline = named.get(key)
+    baseline = baselines.get(key)
     _check_vendor(vm, baseline.vendor, f"{baseline.kind} baseline {baseline.key}")
     target = baseline_target(vm, baseline, policy)
     hidden = hidden_features(vm.features, target, policy)
@@ -178,5 +173,5 @@ def header_lines(plan: MaskPlan) -> list[str]:
     if plan.host_only:
         lines.append(f"not hidden, host-only (no guest sees them): {' '.join(plan.host_only)}")
     for name, value in plan.lower.items():
-        lines.append(f"lower {name} to {value:#x}" if name.startswith("max_") else f"lower {name} to {value}")
+        lines.append(f"lower {name} to {levels.by_name()[name].text(value)}")
     return lines

@@ -23,7 +23,7 @@ what the accelerator has); with a named model under TCG it does (TCG lacks pcid,
 
 from __future__ import annotations
 
-from ..knowledge import baselines as named
+from ..knowledge import baselines
 from ..errors import UsageError
 from .bits import commented, header, split_by_name, unowned_xsave
 from .consumers import known_names
@@ -46,8 +46,8 @@ def qemu_base(base: str) -> tuple[str, str]:
     if model in HOST_BASES:
         return model, rest
     try:
-        found = named.get(model)
-    except named.UnknownBaseline as exc:
+        found = baselines.get(model)
+    except baselines.UnknownBaseline as exc:
         raise UsageError(f"--qemu-base: {exc}; expected host, max or a QEMU CPU model") from None
     if found.kind != "qemu":
         raise UsageError(f"--qemu-base {model!r} is a {found.kind} baseline, not a QEMU CPU model "

@@ -3,34 +3,31 @@ passes the ``ClusterBaseline``)."""
 
 from __future__ import annotations
 
-from ..knowledge import baselines as named
+from .. import levels
+from ..knowledge import baselines
 from ..cluster import ClusterBaseline
 from ..knowledge.features import feature_table
 from .text import scalar_text, wrap
 
 
-def key(baseline: named.Baseline | None) -> str | None:
+def key(baseline: baselines.Baseline | None) -> str | None:
     """A named baseline in JSON: its key, or null."""
     return baseline.key if baseline else None
 
 
-def _extra(features: frozenset[str], baseline: named.Baseline | None, vocabulary: str) -> list[str]:
+def _extra(features: frozenset[str], baseline: baselines.Baseline | None, vocabulary: str) -> list[str]:
     """What the cluster baseline has beyond a named baseline."""
     return feature_table().names(features - (baseline.features if baseline else frozenset()), vocabulary)
 
 
 def baseline_json(result: ClusterBaseline, vocabulary: str = "canonical") -> dict:
     table = feature_table()
-    fields = dict(result.fields)
-    for name in ("xcr0_supported", "xss_supported"):
-        if fields.get(name) is not None:
-            fields[name] = f"{fields[name]:#x}"
     return {
         "hosts": [h.name for h in result.hosts],
         "vendor": result.vendor,
         "names": vocabulary,
         "features": table.names(result.features, vocabulary),
-        "fields": fields,
+        "fields": levels.json_fields(result.fields),
         "evc_mode": key(result.named.get("evc")),
         "psabi_level": key(result.named.get("psabi")),
         "qemu_model": key(result.named.get("qemu")),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import levels
 from ..decode import Decoded
 from ..knowledge.features import feature_table
 from ..text import printable
@@ -10,10 +11,9 @@ from .text import scalar_text, wrap
 
 def fields_json(fields: dict) -> dict:
     """Decoded fields as JSON: the XSAVE bit sets and XCR0 in hex."""
-    out = dict(fields)
-    for name in ("xcr0_supported", "xss_supported", "xcr0"):
-        if out.get(name) is not None:
-            out[name] = f"{out[name]:#x}"
+    out = levels.json_fields(fields)
+    if out.get("xcr0") is not None:
+        out["xcr0"] = f"{out['xcr0']:#x}"
     return out
 
 

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from ..evc import EvcCheck, EvcResult, mode_scalars
-from ..knowledge import baselines as named
+from ..knowledge import baselines
 from ..knowledge.features import feature_table
 from .baseline import key
 from .text import wrap
 
 
-def baseline_summary(baseline: named.Baseline) -> dict:
+def baseline_summary(baseline: baselines.Baseline) -> dict:
     return {"key": baseline.key, "label": baseline.label, "vendor": baseline.vendor, "level": baseline.level,
             "parent": baseline.parent, "features": len(baseline.features), "reconstructed": baseline.reconstructed}
 
 
 
 
-def baseline_detail(baseline: named.Baseline, vocabulary: str = "canonical") -> dict:
-    parent = named.parent_of(baseline)
+def baseline_detail(baseline: baselines.Baseline, vocabulary: str = "canonical") -> dict:
+    parent = baselines.parent_of(baseline)
     table = feature_table()
     adds = baseline.features - (parent.features if parent else frozenset())
     return {**baseline_summary(baseline), "kind": baseline.kind,
@@ -27,7 +27,7 @@ def baseline_detail(baseline: named.Baseline, vocabulary: str = "canonical") -> 
 
 
 
-def _evc_detail(baseline: named.Baseline, vocabulary: str) -> dict:
+def _evc_detail(baseline: baselines.Baseline, vocabulary: str) -> dict:
     """An EVC mode's provenance per feature, the scalars it presents and its featureMask."""
     if baseline.kind != "evc":
         return {}

@@ -10,14 +10,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .. import levels
 from ..knowledge.features import feature_table
-from ..fleet.analysis import EXAMPLES, Classes, FleetReport, MinHosts, Without, class_id, unpack
+from ..fleet.analysis import EXAMPLES, Classes, FleetReport, MinHosts, Without, class_id
+from ..fleet.bits import unpack
 from .baseline import key
-
-
-def _hex_masks(fields: dict) -> dict:
-    return {name: f"{value:#x}" if name.endswith("_supported") and value is not None else value
-            for name, value in fields.items()}
 
 
 def _classes_json(report: FleetReport, vocabulary: str) -> list[dict]:
@@ -73,7 +70,7 @@ def fleet_json(report: FleetReport, vocabulary: str = "canonical", skipped: Sequ
         "vendor": base.vendor,
         "names": vocabulary,
         "features": feature_table().names(base.features, vocabulary),
-        "fields": _hex_masks(base.fields),
+        "fields": levels.json_fields(base.fields),
         "evc_mode": key(base.named.get("evc")),
         "psabi_level": key(base.named.get("psabi")),
         "qemu_model": key(base.named.get("qemu")),

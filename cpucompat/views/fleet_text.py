@@ -11,7 +11,7 @@ import textwrap
 from collections.abc import Iterator
 
 from ..text import printable_tree
-from .text import wrap
+from .text import scalar_text, wrap
 
 #: Show the progress bar from this many input files on.
 PROGRESS_MIN_FILES = 200
@@ -84,7 +84,7 @@ def print_fleet(document: dict) -> None:
     print(f"hosts: {document['hosts']}   vendor: {document['vendor'] or 'mixed (cross-vendor)'}")
     print(f"evc mode: {document['evc_mode'] or '-'}   psABI level: {document['psabi_level'] or '-'}   "
           f"qemu model: {document['qemu_model'] or '-'}")
-    print("fields: " + "  ".join(f"{k}={'-' if v is None else v}" for k, v in document["fields"].items()))
+    print("fields: " + "  ".join(f"{k}={scalar_text(k, v)}" for k, v in document["fields"].items()))
     print(f"baseline ({len(document['features'])} features, {document['names']} names):")
     print(wrap(document["features"]))
     if document.get("host_only"):

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import textwrap
 
+from .. import levels
 from ..text import printable
 
 
-#: Fields people read in hex: CPUID leaf numbers (``0x80000008``, not 2147483656).
-HEX_FIELDS = frozenset({"max_basic_leaf", "max_extended_leaf", "max_hypervisor_leaf"})
-
-
 def scalar_text(name: str, value: object) -> str:
-    """One scalar as text: leaves in hex, everything else as it is."""
-    if name in HEX_FIELDS and isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:#x}"
+    """One scalar as text: a levelled field as ``levels`` shows it (leaves in hex, XSAVE sets
+    named), the hypervisor leaf in hex, everything else as it is."""
+    field = levels.by_name().get(name)
+    if field and field.is_set and isinstance(value, str) and value.startswith("0x"):
+        value = int(value, 16)  # the JSON documents hold the sets as hex strings
+    if isinstance(value, int) and not isinstance(value, bool):
+        if field:
+            return field.text(value)
+        if name == "max_hypervisor_leaf":
+            return f"{value:#x}"
     return _field_text(value)
 
 

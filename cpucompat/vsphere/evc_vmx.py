@@ -17,10 +17,10 @@ MIN_HARDWARE_VERSION = 14
 
 def mode_for(evc: str | None, targets=None):
     """The EVC mode named, or the highest mode every target host offers."""
-    from ..knowledge import baselines as named
+    from ..knowledge import baselines
 
     if evc:
-        mode = named.get(evc)
+        mode = baselines.get(evc)
         if mode.kind != "evc":
             raise UsageError(f"{evc} is a {mode.kind} baseline, not an EVC mode")
         return mode

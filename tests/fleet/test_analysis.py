@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from cpucompat.fleet import analysis as F
+from cpucompat.fleet import analysis as F, bits as B, model as M
 from cpucompat.fleet import tables as fleet_io, synth as fleet_synth
 from cpucompat.cli import app
 from cpucompat.cluster import MixedVendors, Policy, cluster_baseline, usable_features
@@ -60,7 +60,7 @@ def _amd_pool():
 # --- classes, coverage, baseline --------------------------------------------------------
 
 def test_classes_and_coverage_of_a_known_fleet():
-    report = F.analyse(F.from_decoded(_known_fleet()))
+    report = F.analyse(M.from_decoded(_known_fleet()))
     assert report.groups.counts.tolist() == [17, 2, 1]
     document = fleet_json(report)
     assert [c["hosts"] for c in document["classes"]] == [17, 2, 1]
@@ -69,13 +69,13 @@ def test_classes_and_coverage_of_a_known_fleet():
     assert len(document["classes"][0]["examples"]) == F.EXAMPLES
     assert document["coverage"]["avx2"] == 0.9 and document["coverage"]["aes"] == 0.95
     assert set(document["coverage"]) == {n for n in _fixture().features if feature_table().guest_visible(n)}
-    assert set(fleet_json(F.analyse(F.from_decoded(_known_fleet()), Policy(all_bits=True)))["coverage"]) == _fixture().features
+    assert set(fleet_json(F.analyse(M.from_decoded(_known_fleet()), Policy(all_bits=True)))["coverage"]) == _fixture().features
     assert all(share == 1 for name, share in document["coverage"].items() if name not in ("avx2", "aes"))
 
 
 def test_baseline_matches_cluster_on_a_known_fleet():
     hosts = _known_fleet()
-    report = F.analyse(F.from_decoded(hosts))
+    report = F.analyse(M.from_decoded(hosts))
     expected = cluster_baseline(hosts)
     assert report.baseline.features == expected.features
     assert "avx2" not in report.baseline.features and "aes" not in report.baseline.features
@@ -96,7 +96,7 @@ def test_baseline_is_cluster_baseline(picks, include_nonmigratable, cross_vendor
     pool = _amd_pool()
     hosts = [_host(f"h{i}", tuple(cleared), pool[which % len(pool)]) for i, (which, cleared) in enumerate(picks)]
     policy = Policy(include_nonmigratable, cross_vendor, all_bits)
-    ours = F.analyse(F.from_decoded(hosts), policy).baseline
+    ours = F.analyse(M.from_decoded(hosts), policy).baseline
     theirs = cluster_baseline(hosts, policy)
     assert ours.features == theirs.features
     assert ours.host_only == theirs.host_only
@@ -106,17 +106,17 @@ def test_baseline_is_cluster_baseline(picks, include_nonmigratable, cross_vendor
 
 
 def test_classes_survive_a_hash_collision(monkeypatch):
-    rows = np.stack([F.pack(s) for s in ({"aes", "nx"}, {"aes"}, {"nx"}, {"aes", "nx"}, set())])
+    rows = np.stack([B.pack(s) for s in ({"aes", "nx"}, {"aes"}, {"nx"}, {"aes", "nx"}, set())])
     monkeypatch.setattr(F, "_row_key", lambda bits, varying: np.zeros(bits.shape[0], dtype=np.uint64))
     groups = F.classes(rows)
     assert groups.counts.tolist() == [2, 1, 1, 1]
-    assert [F.unpack(r) for r in groups.rows] == [{"aes", "nx"}, {"aes"}, {"nx"}, set()]
+    assert [B.unpack(r) for r in groups.rows] == [{"aes", "nx"}, {"aes"}, {"nx"}, set()]
     assert groups.of_host.tolist() == [0, 1, 2, 0, 3]
 
 
 def test_mixed_vendors_are_refused_unless_cross_vendor():
     intel = dataclasses.replace(_fixture(), name="intel-1", vendor="GenuineIntel")
-    fleet = F.from_decoded([_host("amd-1"), intel])
+    fleet = M.from_decoded([_host("amd-1"), intel])
     with pytest.raises(MixedVendors, match="GenuineIntel: 1 hosts, e.g. intel-1"):
         F.analyse(fleet)
     result = F.analyse(fleet, Policy(cross_vendor=True)).baseline
@@ -128,7 +128,7 @@ def test_mixed_vendors_are_refused_unless_cross_vendor():
 
 def test_min_hosts_adds_features_by_coverage_while_enough_hosts_remain():
     hosts = _known_fleet()
-    fleet = F.from_decoded(hosts)
+    fleet = M.from_decoded(hosts)
     everyone = cluster_baseline(hosts).features
     # 90%: aes (19 hosts) fits, avx2 (then 17 < 18) does not; the answer is the baseline of the 19.
     report = F.analyse(fleet, share=Fraction(9, 10))
@@ -148,7 +148,7 @@ def test_min_hosts_adds_features_by_coverage_while_enough_hosts_remain():
 
 
 def test_min_hosts_of_100_percent_is_the_baseline():
-    report = F.analyse(F.from_decoded(_known_fleet()), share=Fraction(1))
+    report = F.analyse(M.from_decoded(_known_fleet()), share=Fraction(1))
     assert report.min_hosts.gained == frozenset() and report.min_hosts.kept_hosts == 20
 
 
@@ -165,7 +165,7 @@ def test_parse_share_refuses_nonsense(text):
 
 def test_without_names_what_the_baseline_gains():
     hosts = _known_fleet()
-    fleet = F.from_decoded(hosts)
+    fleet = M.from_decoded(hosts)
     report = F.analyse(fleet, without_hosts=["no-aes"])
     rest = cluster_baseline([h for h in hosts if h.name != "no-aes"]).features
     assert report.without.gained == rest - cluster_baseline(hosts).features and "aes" in report.without.gained
@@ -180,11 +180,11 @@ def test_without_names_what_the_baseline_gains():
 @pytest.mark.parametrize("hosts", [1, 7, 8, 9, 1001])
 def test_bit_layouts_round_trip(hosts):
     rng = np.random.default_rng(hosts)
-    flags = rng.random((hosts, len(F.columns()))) < 0.5
-    bits = F.pack_matrix(flags)
-    assert np.array_equal(F.bool_matrix(bits), flags)
+    flags = rng.random((hosts, len(B.columns()))) < 0.5
+    bits = B.pack_matrix(flags)
+    assert np.array_equal(B.bool_matrix(bits), flags)
     bitmaps = fleet_io.bitmaps_from_rows(bits)
-    assert np.array_equal(bitmaps[:len(F.columns())], np.packbits(flags.T, axis=1, bitorder="little"))
+    assert np.array_equal(bitmaps[:len(B.columns())], np.packbits(flags.T, axis=1, bitorder="little"))
     interleaved = fleet_io.interleaved_bitmaps(hosts)
     for j in range(bitmaps.shape[0]):
         interleaved[j // 8, :, j % 8] = bitmaps[j]
@@ -210,7 +210,7 @@ def test_tables_round_trip(tmp_path, suffix):
     fleet_io.write_table(fleet, path)
     _same_fleet(fleet_io.read_table(path), fleet)
     frame = fleet_io.to_frame(fleet)
-    assert list(frame.columns[:len(F.SCALARS) + 1]) == ["host", *F.SCALARS]
+    assert list(frame.columns[:len(M.SCALARS) + 1]) == ["host", *M.SCALARS]
     assert frame["aes"].dtype == bool
     with pytest.raises(F.CpuCompatError, match="exists"):
         fleet_io.write_table(fleet, path)
@@ -220,7 +220,7 @@ def test_parquet_without_pyarrow_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "pyarrow", None)
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     with pytest.raises(fleet_io.MissingParquet, match=r"pip install 'cpucompat\[parquet\]'") as error:
-        fleet_io.write_table(F.from_decoded([_fixture()]), str(tmp_path / "f.parquet"))
+        fleet_io.write_table(M.from_decoded([_fixture()]), str(tmp_path / "f.parquet"))
     assert error.value.exit_code == 2
 
 
@@ -245,7 +245,7 @@ def test_fingerprint_fast_path_gives_what_decode_gives(tmp_path):
     ingested = ingest([str(tmp_path)])
     assert [p for p, _ in ingested.skipped] == [str(tmp_path / "README")]
     files = sorted(tmp_path.glob("fp-*.json"))
-    expected = F.from_decoded([decode(read_dump(p)) for p in files])
+    expected = M.from_decoded([decode(read_dump(p)) for p in files])
     _same_fleet(ingested.fleet, expected)
     assert ingested.fleet.hosts.tolist()[:2] == ["fp-00", "fp-01"]
 
@@ -257,7 +257,7 @@ def test_fingerprint_with_other_leaves_misses_the_cache(tmp_path):
     row[3] = "0x00000000"  # 7.0:EBX cleared on CPU 0 only
     (tmp_path / "fp-2.json").write_text(json.dumps(changed))
     fleet = ingest([str(tmp_path)]).fleet
-    assert "avx2" in F.unpack(fleet.bits[0]) and "avx2" not in F.unpack(fleet.bits[2])
+    assert "avx2" in B.unpack(fleet.bits[0]) and "avx2" not in B.unpack(fleet.bits[2])
 
 
 def test_duplicate_names_become_paths(tmp_path):
@@ -297,7 +297,7 @@ def test_cli_progress_on_stderr_and_pure_json_on_stdout(tmp_path):
 def test_cli_mixed_vendors_report_per_vendor(tmp_path):
     intel = dataclasses.replace(_fixture(), name="intel-1", vendor="GenuineIntel")
     table = str(tmp_path / "mixed.csv")
-    fleet_io.write_table(F.from_decoded([_host("amd-1"), intel]), table)
+    fleet_io.write_table(M.from_decoded([_host("amd-1"), intel]), table)
     result = runner.invoke(app, ["fleet", table, "--json"])  # one report per vendor, never an error (issue 11)
     assert result.exit_code == 0, result.output
     assert [v["vendor"] for v in json.loads(result.stdout)["vendors"]] == ["AuthenticAMD", "GenuineIntel"]
@@ -342,7 +342,7 @@ def test_parquet_with_row_groups_and_nulls(tmp_path):
     pq.write_table(table, tmp_path / "f.parquet", row_group_size=64)
     read = fleet_io.read_table(str(tmp_path / "f.parquet"))
     expected = fleet.bits.copy()
-    expected[3] &= ~F.pack({"aes"})
+    expected[3] &= ~B.pack({"aes"})
     assert np.array_equal(read.bits, expected)
 
 
@@ -355,6 +355,6 @@ def test_folder_with_a_table_and_dumps(tmp_path):
 
 def test_fleet_without_pandas_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "pandas", None)
-    with pytest.raises(F.MissingExtra, match=r"pip install 'cpucompat\[fleet\]'") as error:
-        F.from_decoded([_fixture()])
+    with pytest.raises(B.MissingExtra, match=r"pip install 'cpucompat\[fleet\]'") as error:
+        M.from_decoded([_fixture()])
     assert error.value.exit_code == 2

@@ -11,16 +11,12 @@ from typer.testing import CliRunner
 
 from cpucompat.cli import app
 from cpucompat.decode import decode
+from cpucompat.fleet.bits import pack
 from cpucompat.fleet.synth import synthesize
 from cpucompat.fleet.tables import write_table
 from cpucompat.formats.reader import read_dump
 
 from ..conftest import reference
-
-try:  # the packed-bits helpers are moving to fleet/bits.py (issue 13)
-    from cpucompat.fleet.bits import pack
-except ImportError:
-    from cpucompat.fleet.analysis import pack
 
 runner = CliRunner()
 DUMPS = ("dumps", "instlatx64")

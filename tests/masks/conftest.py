@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from cpucompat import levels
 from cpucompat.knowledge import baselines
 from cpucompat.cluster import Policy, usable_features
 from cpucompat.decode import Decoded, decode
@@ -28,7 +29,7 @@ from ..conftest import REFERENCE, TEST_DATA
 INSTLAT = REFERENCE / "dumps" / "instlatx64"
 ZEN3_KVM = TEST_DATA / "linux-kvm-zen3-epyc-milan_cpuid-r.txt"
 #: Scalar fields a mask lowers; the masked CPU must not report more than the targets.
-LEVELLED = ("max_basic_leaf", "max_extended_leaf", "phys_addr_bits")
+LEVELLED = tuple(f.name for f in levels.levelled_fields() if f.rule == "min" and f.lowerable)
 
 Location = tuple[int, int, str]
 
