@@ -351,7 +351,8 @@ def mask(
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
     from .guests import warn as guest_floors
 
-    guest_floors(plan.vm_features - set(plan.hidden), f"this mask ({plan.target_label})", guest or [])
+    guest_floors(plan.vm_features - set(plan.hidden), f"this mask ({plan.target_label})", guest or [],
+                 before=plan.vm_features)  # by default only the floors the mask takes away
     text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
     write_text(output, text, force=force)
 

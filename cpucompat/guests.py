@@ -69,12 +69,16 @@ class Shortfall:
         return not self.missing
 
 
-def check(present: Iterable[str], guests: Sequence[str] = ()) -> list[Shortfall]:
-    """The floors ``present`` falls below (every floor), or the verdict for each of ``guests``."""
+def check(present: Iterable[str], guests: Sequence[str] = (), before: Iterable[str] | None = None) -> list[Shortfall]:
+    """The floors ``present`` falls below (every floor; with ``before``, only those ``before`` met:
+    what a mask takes away), or the verdict for each of ``guests``."""
     present = frozenset(present)
     chosen = [get(g) for g in guests] if guests else list(floors())
     results = [Shortfall(f, tuple(sorted(f.needs - present))) for f in chosen]
-    return results if guests else [r for r in results if not r.boots]
+    if guests:
+        return results
+    met = None if before is None else frozenset(before)
+    return [r for r in results if not r.boots and (met is None or r.floor.needs <= met)]
 
 
 def _needs_text(result: Shortfall) -> str:
@@ -102,10 +106,10 @@ def to_json(results: Sequence[Shortfall]) -> list[dict]:
              "missing": list(r.missing), "source": r.floor.source} for r in results]
 
 
-def warn(present: Iterable[str], under: str, guests: Sequence[str] = ()) -> list[dict]:
+def warn(present: Iterable[str], under: str, guests: Sequence[str] = (), before: Iterable[str] | None = None) -> list[dict]:
     """Check, print one stderr line per floor not met (``warning:``) or checked and met
     (``note:``), and return the JSON list (the ``guest_floors`` key)."""
-    results = check(present, guests)
+    results = check(present, guests, before)
     for result in results:
         print(f"{'note' if result.boots else 'warning'}: {printable(message(result, under))}", file=sys.stderr)
     return to_json(results)

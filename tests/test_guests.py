@@ -72,6 +72,13 @@ def test_mask_warns_when_the_masked_cpu_is_below_a_floor():
     assert result.exit_code == 0, result.output
     assert "a Windows 11 24H2 guest will not boot under this mask" in result.stderr
     assert "popcnt, sse4_2" in result.stderr
+    # by default a mask warns only about the floors it takes away: Haswell masked to Nehalem loses x86-64-v3
+    nehalem = runner.invoke(app, ["mask", str(reference(*HASWELL)), "--evc", "intel-nehalem"])
+    assert nehalem.exit_code == 0 and "Red Hat Enterprise Linux 10 guest will not boot" in nehalem.stderr
+    assert "Windows" not in nehalem.stderr and "Linux 9 " not in nehalem.stderr
+    lost = runner.invoke(app, ["mask", str(reference(*HASWELL)), "--evc", "intel-merom"])
+    assert "a Windows Server 2025 guest will not boot under this mask" in lost.stderr
+    assert "Windows 10" not in lost.stderr
 
 
 @pytest.mark.parametrize("command", [["baseline"], ["evc", "check"]])
