@@ -399,7 +399,7 @@ def fleet_analyse(
     from .fleet.analysis import parse_share
     from .fleet.ingest import ingest
     from .fleet.tables import check_output, write_table
-    from .views.fleet_text import ingest_progress
+    from .views.fleet import ingest_progress
 
     share = parse_share(min_hosts)  # usage errors before a long ingest
     from .guests import get as guest_floor

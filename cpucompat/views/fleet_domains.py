@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 from ..text import printable
-from .fleet_text import print_fleet
+from .fleet import print_fleet
 
 SHOWN = 10
 
