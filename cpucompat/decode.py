@@ -32,8 +32,7 @@ from .knowledge.features import feature_table
 from .text import printable
 
 #: Fields that must agree on every CPU of one host; a difference is warned about.
-CONSISTENCY_FIELDS = ("signature", "max_basic_leaf", "max_extended_leaf", "phys_addr_bits",
-                      "virt_addr_bits", "xcr0_supported", "core_type", "microcode")
+CONSISTENCY_FIELDS = ("signature", *levels.names(), "core_type", "microcode")
 
 
 @dataclass

@@ -8,6 +8,7 @@ and the text views must print it as the table says.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import io
 from dataclasses import replace
@@ -18,7 +19,7 @@ import pytest
 from cpucompat import levels
 from cpucompat.cluster import cluster_baseline
 from cpucompat.compare import compare, missing_xsave_components, source_from_host
-from cpucompat.decode import _shared_fields, decode
+from cpucompat.decode import _difference_warnings, _shared_fields, decode
 from cpucompat.formats.reader import read_dump
 from cpucompat.masks.bits import forced_bits
 from cpucompat.masks.plan import header_lines, plan_for_hosts
@@ -27,7 +28,7 @@ from cpucompat.views.compare import print_verdicts, verdict_json
 from cpucompat.views.decode import decode_document, print_decoded
 from cpucompat.views.text import scalar_text
 
-from .conftest import TEST_DATA
+from .conftest import REPO, TEST_DATA
 
 FIELDS = levels.levelled_fields()
 
@@ -112,3 +113,25 @@ def test_printed_by_the_text_views(field):
     assert f"{field.name}:" in _printed(print_decoded, decode_document(_vm()))
     assert f"{field.name}:" in _printed(print_baseline, baseline_json(cluster_baseline([_vm()])))
     assert shown in _printed(print_baseline, baseline_json(cluster_baseline([_vm()])))
+
+
+def test_no_module_retypes_the_list():
+    """A tuple, list or set naming three or more levelled fields is a copy of the table."""
+    names = set(levels.names())
+    copies = []
+    for path in sorted((REPO / "cpucompat").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
+                found = {e.value for e in node.elts if isinstance(e, ast.Constant)} & names
+                if len(found) >= 3:
+                    copies.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert not copies, f"levelled fields listed outside data/levelled-fields.csv: {copies}"
+
+
+def test_cpus_that_differ_in_a_levelled_field_are_warned_about():
+    """Every levelled field is checked across a host's CPUs (xss_supported was not)."""
+    for field in FIELDS:
+        first = _vm().per_cpu[0]
+        weaker = {**first.fields, field.name: _weaker(field)[0].fields[field.name]}
+        cpus = [first, replace(first, index=1, fields=weaker)]
+        assert any(f"CPUs differ in {field.name}" in w for w in _difference_warnings(cpus)), field.name
