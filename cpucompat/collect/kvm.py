@@ -32,11 +32,17 @@ def supported_cpuid(path: Path = Path("/dev/kvm")) -> CpuLeaves:
     import fcntl
 
     fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
+    # KVM copies the APIC ID of the CPU the ioctl runs on into leaves 1 (EBX[31:24]), 0xB and
+    # 0x1F (EDX): run it on the lowest allowed CPU, so the answer (and the content hash) is the
+    # same on every run.
+    allowed = os.sched_getaffinity(0)
     try:
+        os.sched_setaffinity(0, {min(allowed)})
         fcntl.ioctl(fd, KVM_GET_API_VERSION)
         buffer = _query(fd, fcntl.ioctl)
     finally:
         os.close(fd)
+        os.sched_setaffinity(0, allowed)
     return entries_to_leaves(buffer)
 
 
