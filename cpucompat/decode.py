@@ -36,10 +36,9 @@ CONSISTENCY_FIELDS = ("signature", *levels.names(), "core_type", "microcode")
 
 
 @dataclass
-class CpuDecode:
-    """One logical CPU, decoded."""
+class Identity:
+    """What a CPU says of itself, decoded; for a whole input, what all its CPUs share."""
 
-    index: int
     vendor: str
     family: int | None
     model: int | None
@@ -50,19 +49,19 @@ class CpuDecode:
 
 
 @dataclass
-class Decoded:
+class CpuDecode(Identity):
+    """One logical CPU, decoded."""
+
+    index: int = 0
+
+
+@dataclass
+class Decoded(Identity):
     """A whole input, decoded: what every CPU shares, plus the per-CPU detail."""
 
-    path: str
-    format: str
-    vendor: str
-    family: int | None
-    model: int | None
-    stepping: int | None
-    brand: str
-    features: frozenset[str]
-    fields: dict
-    per_cpu: list[CpuDecode]
+    path: str = ""
+    format: str = ""
+    per_cpu: list[CpuDecode] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     degraded: bool = False
     name: str = ""
@@ -131,8 +130,8 @@ def decode_cpu(cpu: CpuLeaves, kernel: KernelCpu | None = None) -> CpuDecode:
         "microcode": kernel.microcode if kernel else None,
         **cf.xsave_state(cpu, ranges),
     }
-    return CpuDecode(cpu.index, printable(cf.vendor_string(cpu)), family, model, stepping,
-                     printable(cf.brand_string(cpu, ranges)), features, fields)
+    return CpuDecode(printable(cf.vendor_string(cpu)), family, model, stepping,
+                     printable(cf.brand_string(cpu, ranges)), features, fields, index=cpu.index)
 
 
 def _shown(text: str | None) -> str | None:
@@ -146,8 +145,8 @@ def decode_kernel_cpu(kernel: KernelCpu) -> CpuDecode:
     features = {linux[flag].name for flag in kernel.flags if flag in linux}
     fields = {"signature": None, "microcode": kernel.microcode or None,
               "os_dependent": _os_dependent(frozenset(features))}
-    return CpuDecode(kernel.index, printable(kernel.vendor_id), kernel.family, kernel.model, kernel.stepping,
-                     printable(kernel.model_name), frozenset(features), fields)
+    return CpuDecode(printable(kernel.vendor_id), kernel.family, kernel.model, kernel.stepping,
+                     printable(kernel.model_name), frozenset(features), fields, index=kernel.index)
 
 
 def _difference_warnings(per_cpu: list[CpuDecode]) -> list[str]:

@@ -31,6 +31,7 @@ from .errors import InputError, UsageError
 from .formats.reader import read_dump
 from .knowledge import baselines
 from .knowledge.features import feature_table
+from .levels import fields_json
 
 #: Why well-known features disappear from a host that did not change hardware.
 LOSS_REASONS = {
@@ -166,8 +167,6 @@ def diff(old: Snapshot, new: Snapshot, policy: Policy = Policy()) -> HostDiff:
     if old.host.name != new.host.name:
         warnings.append(f"the host names differ ({old.host.name}, {new.host.name})")
     guest, host_only, other = _split(old.host.features, new.host.features, policy)
-    from .views.decode import fields_json  # the fields as the JSON shows them
-
     old_fields = fields_json(old.host.fields)
     new_fields = fields_json(new.host.fields)
     before = {kind: satisfied(old.host, kind, policy) for kind in NAMED_KINDS}

@@ -109,3 +109,11 @@ def json_fields(fields: Mapping) -> dict:
     """Fields for a JSON document: the sets (rule and) as hex strings, ``0x2e7``."""
     return {name: f"{value:#x}" if name in names("and") and value is not None else value
             for name, value in fields.items()}
+
+
+def fields_json(fields: dict) -> dict:
+    """Decoded fields as JSON: the XSAVE bit sets and XCR0 in hex."""
+    out = json_fields(fields)
+    if out.get("xcr0") is not None:
+        out["xcr0"] = f"{out['xcr0']:#x}"
+    return out

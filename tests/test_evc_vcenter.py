@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from cpucompat.knowledge import baselines
 from cpucompat.cli import app
 from cpucompat.cpuid_fields import xsave_components
-from cpucompat.evc import esxi_features, mode_scalars, vmware_key, vmware_keys
+from cpucompat.evc import esxi_features, mode_scalars
+from cpucompat.knowledge.vmware import vmware_key, vmware_keys
 from cpucompat.knowledge.features import feature_table
 from cpucompat.formats.reader import read_dump
 

@@ -16,15 +16,14 @@ from typing import BinaryIO
 
 from cpucompat.dump import Dump
 from cpucompat.errors import InputError
-from cpucompat.formats import aida64, cpuid_r, fingerprint, libcpuid, libvirt_xml, proc_cpuinfo
-from cpucompat.vsphere import records as vsphere_records
+from cpucompat.formats import aida64, cpuid_r, fingerprint, libcpuid, libvirt_xml, proc_cpuinfo, vsphere
 
 MAX_BYTES = 32 * 1024 * 1024
 STDIN = "-"
 
 #: Sniffing order: the unambiguous openings first (vSphere records before any other JSON),
 #: libcpuid before the AIDA64 text it embeds.
-_PARSERS = (vsphere_records, fingerprint, libvirt_xml, libcpuid, cpuid_r, aida64, proc_cpuinfo)
+_PARSERS = (vsphere, fingerprint, libvirt_xml, libcpuid, cpuid_r, aida64, proc_cpuinfo)
 
 #: The format names a Dump can carry (``Dump.format``).
 FORMATS: tuple[str, ...] = (

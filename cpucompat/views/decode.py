@@ -9,14 +9,6 @@ from ..text import printable
 from .text import scalar_text, wrap
 
 
-def fields_json(fields: dict) -> dict:
-    """Decoded fields as JSON: the XSAVE bit sets and XCR0 in hex."""
-    out = levels.json_fields(fields)
-    if out.get("xcr0") is not None:
-        out["xcr0"] = f"{out['xcr0']:#x}"
-    return out
-
-
 def decode_document(decoded: Decoded, vocabulary: str = "canonical", per_cpu: bool = False) -> dict:
     """The documented JSON shape of ``cpucompat decode --json``."""
     table = feature_table()
@@ -25,13 +17,13 @@ def decode_document(decoded: Decoded, vocabulary: str = "canonical", per_cpu: bo
         "family": decoded.family, "model": decoded.model, "stepping": decoded.stepping,
         "brand": decoded.brand, "cpus": len(decoded.per_cpu), "names": vocabulary,
         "features": table.names(decoded.features, vocabulary),
-        "fields": fields_json(decoded.fields), "warnings": decoded.warnings,
+        "fields": levels.fields_json(decoded.fields), "warnings": decoded.warnings,
     }
     if per_cpu:
         document["per_cpu"] = [
             {"cpu": c.index, "vendor": c.vendor, "family": c.family, "model": c.model,
              "stepping": c.stepping, "features": table.names(c.features, vocabulary),
-             "fields": fields_json(c.fields)}
+             "fields": levels.fields_json(c.fields)}
             for c in decoded.per_cpu
         ]
     return document

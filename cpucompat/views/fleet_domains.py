@@ -1,4 +1,4 @@
-"""Text of ``fleet``'s per-vendor reports, EVC costs and migration domains (``fleet/per_vendor.py``)."""
+"""Text of ``fleet``'s per-vendor reports, EVC costs and migration domains (``views/fleet_vendors.py``)."""
 
 from __future__ import annotations
 

@@ -60,7 +60,7 @@ class Move:
 
 def _decoded(record: dict):
     from ..decode import decode
-    from .records import record_dump
+    from ..formats.vsphere import record_dump
 
     return decode(record_dump(record, record.get("name") or "record"))
 

@@ -12,10 +12,10 @@ import numpy as np
 from ..cluster import Policy
 from ..errors import UsageError
 from ..guests import warn as guest_floors
-from . import domains as dom
-from .analysis import analyse
-from .model import Fleet
-from ..views.fleet import fleet_json
+from ..fleet import domains as dom
+from ..fleet.analysis import analyse
+from ..fleet.model import Fleet
+from .fleet import fleet_json
 
 #: Classes named in the document (the largest first); the rest keep their id only.
 NAMED_CLASSES = 200
