@@ -11,8 +11,8 @@ feature is spelled in code.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from functools import cache
 
 from .tables import rows
@@ -35,18 +35,21 @@ class Feature:
     subleaf: int
     reg: str
     bit: int
-    linux: str
-    qemu: str
-    libvirt: str
-    vmware: str
-    xen: str
-    nfd: str
     vendor: str
     kind: str
     migratable: bool
     description: str
     kvm: str = "passthrough"
     esxi: bool = False
+    #: The name in each vocabulary of VOCABULARIES but canonical ('' where that system has none);
+    #: also read as attributes: ``feature.qemu``, ``feature.vmware`` ...
+    names: Mapping[str, str] = field(default_factory=dict, compare=False)
+
+    def __getattr__(self, vocabulary: str) -> str:
+        names = self.__dict__.get("names") or {}
+        if vocabulary in names:
+            return names[vocabulary]
+        raise AttributeError(vocabulary)
 
     @property
     def location(self) -> tuple[int, int, str]:
@@ -58,7 +61,7 @@ class Feature:
 
     def name_in(self, vocabulary: str) -> str:
         """This feature's name in a vocabulary, '' when that system has none."""
-        return self.name if vocabulary == "canonical" else getattr(self, vocabulary)
+        return self.name if vocabulary == "canonical" else self.names[vocabulary]
 
     @property
     def guest_visible(self) -> bool:
@@ -78,12 +81,7 @@ def _feature_from_row(row: dict[str, str], visibility: dict[str, dict[str, str]]
         subleaf=int(row["subleaf"], 0),
         reg=row["reg"],
         bit=int(row["bit"]),
-        linux=row["linux_name"],
-        qemu=row["qemu_name"],
-        libvirt=row["libvirt_name"],
-        vmware=row["vmware_name"],
-        xen=row["xen_name"],
-        nfd=row["nfd_name"],
+        names={vocabulary: row[f"{vocabulary}_name"] for vocabulary in VOCABULARIES[1:]},
         vendor=row["vendor"],
         kind=row["kind"],
         migratable=row["migratable"] == "yes",

@@ -15,6 +15,8 @@ the host agent stays light.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import csv
 import json
 import os
@@ -58,12 +60,23 @@ def data_file(name: str) -> Path:
     return data_dir() / name
 
 
+def _content_lines(handle) -> Iterator[str]:
+    """A CSV file's lines without '#' source lines and blank lines: the header, then the rows."""
+    return (line for line in handle if line.strip() and not line.startswith("#"))
+
+
+@cache
+def header(name: str) -> tuple[str, ...]:
+    """The column names of ``data/NAME`` (a CSV file), reading no further than its header."""
+    with open(data_file(name), newline="", encoding="utf-8") as handle:
+        return tuple(next(csv.reader(_content_lines(handle))))
+
+
 @cache
 def rows(name: str) -> tuple[dict[str, str], ...]:
     """The rows of ``data/NAME`` (a CSV file) as dicts, header names as keys. Do not mutate."""
     with open(data_file(name), newline="", encoding="utf-8") as handle:
-        lines = [line for line in handle if line.strip() and not line.startswith("#")]
-    return tuple(csv.DictReader(lines))
+        return tuple(csv.DictReader(list(_content_lines(handle))))
 
 
 def _converter(kind: Any):

@@ -1,7 +1,13 @@
 """The vocabularies a feature name can be written in: cpucompat's own (``canonical``) and one per
-``<vocabulary>_name`` column of ``data/features.csv``. The one home of the list: the feature
-table (``knowledge/features.py``) and the CLI's ``--names`` choices read it, and a test checks it
-against the CSV header. Import-light: the CLI imports it on every command, ``collect`` included.
+``<vocabulary>_name`` column of ``data/features.csv``, read from that file's header. Adding a
+vocabulary is adding the column: the feature table (``knowledge/features.py``), ``Feature.names``
+and the CLI's ``--names`` choices follow. Import-light: the CLI imports it on every command,
+``collect`` included, so only the header line is read.
 """
 
-VOCABULARIES = ("canonical", "linux", "qemu", "libvirt", "vmware", "xen", "nfd")
+from __future__ import annotations
+
+from .tables import header
+
+VOCABULARIES = ("canonical", *(column.removesuffix("_name") for column in header("features.csv")
+                               if column.endswith("_name")))
