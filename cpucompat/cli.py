@@ -3,12 +3,11 @@
 Each command parses its options, calls the library, prints through ``views/``. Machine output
 (``--json``) goes to stdout; messages go to stderr. Exit codes: 0 ok/compatible,
 1 incompatible, 2 usage or input error. Every expected error is a ``CpuCompatError`` and is
-handled in one place, ``_handle_errors``.
+handled in one place, ``errors.exit_on_error`` (through ``errors.handled``).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from enum import Enum
@@ -17,7 +16,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .errors import UsageError, exit_on_error
+from .errors import UsageError, exit_on_error, handled
 from .knowledge.vocabularies import VOCABULARIES
 from .masks import FORMATS as MASK_FORMATS
 from .text import printable
@@ -33,17 +32,6 @@ app = typer.Typer(
 
 #: The --names choices: knowledge/vocabularies.py's list.
 Vocabulary = Enum("Vocabulary", {name: name for name in VOCABULARIES}, type=str)
-
-
-def _handle_errors(command):
-    """Route every command through the one error handler, ``errors.exit_on_error``."""
-
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        with exit_on_error():
-            return command(*args, **kwargs)
-
-    return wrapper
 
 
 def emit_json(document: object) -> None:
@@ -67,7 +55,7 @@ def _root(
 
 
 @app.command()
-@_handle_errors
+@handled
 def decode(
     input: Annotated[str, typer.Argument(help="A fingerprint or CPUID dump (any supported format); - for stdin.")],
     names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
@@ -86,7 +74,7 @@ def decode(
 
 
 @app.command()
-@_handle_errors
+@handled
 def collect(
     output: Annotated[str, typer.Option("-o", "--output", help="Write the fingerprint here, atomically (default: stdout).")] = "-",
     cpus: Annotated[str | None, typer.Option("--cpus", help="Only these logical CPUs, e.g. 0,2-3.")] = None,
@@ -156,7 +144,7 @@ def _name_uniquely(hosts) -> None:
 
 
 @app.command()
-@_handle_errors
+@handled
 def baseline(
     inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of the cluster's hosts.")],
     names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
@@ -185,7 +173,7 @@ def baseline(
 
 
 @app.command()
-@_handle_errors
+@handled
 def compare(
     source: Annotated[str | None, typer.Argument(help="The CPU the VM sees now (omit with --evc/--qemu-model).")] = None,
     targets: Annotated[list[str] | None, typer.Argument(help="Hosts the VM should be able to run on.")] = None,
@@ -226,7 +214,7 @@ app.add_typer(evc_app, name="evc")
 
 
 @evc_app.command("list")
-@_handle_errors
+@handled
 def evc_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False) -> None:
     """Every EVC mode cpucompat knows, by vendor and level."""
     from .knowledge.baselines import load_baselines
@@ -237,7 +225,7 @@ def evc_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 
 
 @evc_app.command("show")
-@_handle_errors
+@handled
 def evc_show(
     mode: Annotated[str, typer.Argument(help="An EVC mode key, e.g. intel-skylake.")],
     names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
@@ -252,7 +240,7 @@ def evc_show(
 
 
 @evc_app.command("check")
-@_handle_errors
+@handled
 def evc_check(
     inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of hosts.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
@@ -275,7 +263,7 @@ def evc_check(
 
 
 @app.command("diff")
-@_handle_errors
+@handled
 def diff_command(
     old: Annotated[str, typer.Argument(help="The host's earlier fingerprint, or a folder of its dated fingerprints (the history).")],
     new: Annotated[str | None, typer.Argument(help="The host's later fingerprint (omit for a folder).")] = None,
@@ -309,7 +297,7 @@ MaskFormat = Enum("MaskFormat", {name.replace("-", "_"): name for name in (*MASK
 
 
 @app.command()
-@_handle_errors
+@handled
 def mask(
     vm_input: Annotated[str, typer.Argument(help="The CPU the VM sees now: its host's fingerprint or a dump from inside the guest.")],
     target: Annotated[list[str] | None, typer.Option("--target", help="A host the VM must be able to run on (repeat).")] = None,

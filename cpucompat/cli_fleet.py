@@ -10,7 +10,8 @@ from typing import Annotated
 
 import typer
 
-from .cli import ALL_BITS_OPTION, GUEST_OPTION, Vocabulary, _decode_all, _handle_errors, emit_json
+from .cli import ALL_BITS_OPTION, GUEST_OPTION, Vocabulary, _decode_all, emit_json
+from .errors import handled
 from .text import printable
 
 
@@ -29,7 +30,7 @@ fleet_app = typer.Typer(cls=_FleetGroup, no_args_is_help=True, help=(
 
 
 @fleet_app.command("analyse")
-@_handle_errors
+@handled
 def fleet_analyse(
     inputs: Annotated[list[str], typer.Argument(help="Dumps, fingerprints, fleet tables (.parquet/.csv) or folders (walked recursively).")],
     output: Annotated[str | None, typer.Option("-o", "--output", help="Also write the fleet table (.parquet or .csv).")] = None,
@@ -78,7 +79,7 @@ def fleet_analyse(
 
 
 @fleet_app.command("synth")
-@_handle_errors
+@handled
 def fleet_synth(
     sources: Annotated[list[str], typer.Option("--from", help="A real dump to draw hosts from (repeat).")],
     hosts: Annotated[int, typer.Option("--hosts", min=1, help="Number of hosts.")],

@@ -7,6 +7,7 @@ the CLI catches it once, prints ``error: <message>`` on stderr and exits 2.
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import os
 import sys
@@ -71,6 +72,17 @@ def exit_on_error():
         print(f"error: {printable(where + str(exc.strerror or exc))}", file=sys.stderr)
         _drop_stdout_if_broken()
         raise SystemExit(2) from None
+
+
+def handled(command):
+    """A command routed through the one error handler, ``exit_on_error`` (every CLI command is)."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        with exit_on_error():
+            return command(*args, **kwargs)
+
+    return wrapper
 
 
 def _drop_stdout_if_broken() -> None:

@@ -129,6 +129,11 @@ class Unexpressed:
     features: str  # introduces the hidden features it has no name for
     lower: str  # after "cannot lower FIELD to VALUE (LOCATION);"
     xsave: str  # after "cannot hide XSAVE components MASK (CPUID leaf 0xD);"
+    # Formats that start from a named model (choose_model, modelled_mask):
+    model: str = "model"  # what the format calls the model it names
+    disabled: str = "disabled below"  # how the model's extra features are taken away
+    no_model: str = ""  # the note when no model fits
+    beyond_targets: str = ""  # after "... has features some target lacks (no closer model fits)"
 
 
 def unexpressed_notes(plan: MaskPlan, unnamed: list[Feature], words: Unexpressed,
@@ -215,3 +220,28 @@ def satisfied_models(plan: MaskPlan) -> list[Baseline]:
     kept = plan.kept
     found = [b for b in load_baselines("qemu") if b.fits_vendor(plan.vm_vendor) and b.required <= kept]
     return sorted(found, key=lambda b: (b.level, b.vendor is not None), reverse=True)
+
+
+def modelled_mask(plan: MaskPlan, vocabulary: str, spell: Callable[[Baseline], str | None],
+                  words: Unexpressed, lowerable: tuple[str, ...] = ()
+                  ) -> tuple[ModelChoice | None, set[str], list[str]]:
+    """For a format that names a model and disables features by name (KubeVirt, Proxmox): the
+    model (``choose_model``), every name to disable (the hidden features and what the model has
+    beyond the VM), and the comment lines for what it cannot say."""
+    named, unnamed = split_by_name(plan, vocabulary)
+    choice = choose_model(plan, vocabulary, spell)
+    disabled = {name for name, _ in named}
+    notes = unexpressed_notes(plan, unnamed, words, lowerable=lowerable,
+                              xsave_left=unowned_xsave(plan, {f.name for _, f in named}))
+    if choice is None:
+        notes.append(words.no_model)
+        return None, disabled, notes
+    table = feature_table()
+    disabled |= {table.by_name[n].name_in(vocabulary) for n in choice.disable}
+    if choice.disable:
+        notes.append(f"{words.model} {choice.name} also has features this VM does not: "
+                     f"{', '.join(choice.disable)} ({words.disabled})")
+    if not choice.within_targets:
+        notes.append(f"{words.model} {choice.name} has features some target lacks (no closer model "
+                     f"fits){words.beyond_targets}")
+    return choice, disabled, notes

@@ -25,17 +25,8 @@ from __future__ import annotations
 import yaml
 
 from ..collect.nfd import model_label
-from ..knowledge.features import feature_table
 from .consumers import known_names
-from .bits import (
-    Unexpressed,
-    choose_model,
-    commented,
-    header,
-    split_by_name,
-    unexpressed_notes,
-    unowned_xsave,
-)
+from .bits import Unexpressed, commented, header, modelled_mask
 from .libvirt import MODELS as LIBVIRT_MODELS
 
 #: KubeVirt's default ``obsoleteCPUModels``: the node-labeller never marks them usable.
@@ -46,6 +37,8 @@ WORDS = Unexpressed(
               "(host-passthrough would):"),
     lower="spec.domain.cpu has no field for it (the named model brings its own)",
     xsave="QEMU offers a component only with its feature, and no hidden feature owns these",
+    no_model="no libvirt CPU model that KubeVirt does not deem obsolete fits this VM; set cpu.model yourself",
+    beyond_targets=": the node-labeller will not mark such nodes as able to run it",
 )
 
 
@@ -63,23 +56,7 @@ def _yaml(document: dict) -> list[str]:
 
 
 def render(plan, options) -> str:
-    named, unnamed = split_by_name(plan, "libvirt")
-    choice = choose_model(plan, "libvirt", _libvirt_spelling)
-    table = feature_table()
-    disabled = {name for name, _ in named}
-    notes = unexpressed_notes(plan, unnamed, WORDS,
-                              xsave_left=unowned_xsave(plan, {f.name for _, f in named}))
-    if choice is None:
-        notes.append("no libvirt CPU model that KubeVirt does not deem obsolete fits this VM; "
-                     "set cpu.model yourself")
-    else:
-        disabled |= {table.by_name[n].libvirt for n in choice.disable}
-        if choice.disable:
-            notes.append(f"model {choice.name} also has features this VM does not: "
-                         f"{', '.join(choice.disable)} (disabled below)")
-        if not choice.within_targets:
-            notes.append(f"model {choice.name} has features some target lacks (no closer model fits): "
-                         "the node-labeller will not mark such nodes as able to run it")
+    choice, disabled, notes = modelled_mask(plan, "libvirt", _libvirt_spelling, WORDS)
     lines = header(plan) + commented(notes)
     cpu = {"model": choice.name} if choice is not None else {}
     cpu["features"] = [{"name": name, "policy": "disable"} for name in sorted(disabled)]

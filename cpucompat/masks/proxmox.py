@@ -24,17 +24,8 @@ import hashlib
 import re
 
 from ..errors import UsageError
-from ..knowledge.features import feature_table
 from .consumers import known_names
-from .bits import (
-    Unexpressed,
-    choose_model,
-    commented,
-    header,
-    split_by_name,
-    unexpressed_notes,
-    unowned_xsave,
-)
+from .bits import Unexpressed, commented, header, modelled_mask
 
 #: Models Proxmox accepts as ``reported-model``: the keys of ``$cpu_vendor_list`` in
 #: proxmox/qemu-server src/PVE/QemuServer/CPUConfig.pm (0538c83).
@@ -48,6 +39,10 @@ WORDS = Unexpressed(
               "(QEMU sets only the bits it names):"),
     lower="QEMU's level=/xlevel= could, but Proxmox has no option for them",
     xsave="QEMU offers a component only with its feature, and no hidden feature owns these",
+    model="reported-model",
+    disabled="disabled by the flags",
+    no_model="no QEMU model Proxmox accepts fits this VM; set reported-model yourself",
+    beyond_targets="; QEMU's enforce only checks what the flags leave enabled",
 )
 
 
@@ -73,22 +68,7 @@ def model_name(plan, options) -> str:
 
 
 def render(plan, options) -> str:
-    named, unnamed = split_by_name(plan, "qemu")
-    choice = choose_model(plan, "qemu", proxmox_spelling)
-    table = feature_table()
-    flags = {name for name, _ in named}
-    notes = unexpressed_notes(plan, unnamed, WORDS, lowerable=("phys_addr_bits",),
-                              xsave_left=unowned_xsave(plan, {f.name for _, f in named}))
-    if choice is None:
-        notes.append("no QEMU model Proxmox accepts fits this VM; set reported-model yourself")
-    else:
-        flags |= {table.by_name[n].qemu for n in choice.disable}
-        if choice.disable:
-            notes.append(f"reported-model {choice.name} also has features this VM does not: "
-                         f"{', '.join(choice.disable)} (disabled by the flags)")
-        if not choice.within_targets:
-            notes.append(f"reported-model {choice.name} has features some target lacks (no closer model "
-                         "fits); QEMU's enforce only checks what the flags leave enabled")
+    choice, flags, notes = modelled_mask(plan, "qemu", proxmox_spelling, WORDS, lowerable=("phys_addr_bits",))
     name = model_name(plan, options)
     lines = header(plan) + commented(notes)
     lines.append(f"# use it as  cpu: custom-{name}  (the same entry must be on every node)")

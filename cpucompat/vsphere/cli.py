@@ -2,27 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import sys
 from typing import Annotated
 
 import typer
 
-from ..errors import UsageError, exit_on_error
+from ..errors import UsageError, handled
 
 vsphere_app = typer.Typer(no_args_is_help=True, help="vSphere: read ESXi hosts and VMs from vCenter or a saved inventory.")
 vmotion_app = typer.Typer(no_args_is_help=True, help="vMotion: can these VMs move to these hosts (the seed's conditions)?")
-
-
-def _handle(command):
-    @functools.wraps(command)
-    def wrapper(*args, **kwargs):
-        with exit_on_error():
-            return command(*args, **kwargs)
-
-    return wrapper
 
 
 SERVER = typer.Option("--server", help="vCenter: HOST, HOST:PORT or https://HOST[:PORT].")
@@ -50,23 +39,16 @@ def load(server, user, password_file, insecure, ca_file, from_save, records_dir=
 
         return rec.records(read_save(from_save))
     from .collect import retrieve
-    from .connect import USER_ENV, VSphereError, connect, disconnect, parse_server, read_password
+    from .connect import session
 
-    target = parse_server(server)
-    user = user or os.environ.get(USER_ENV)
-    if not user:
-        raise VSphereError(f"no user name for {target.host}: give --user or set {USER_ENV}")
-    si = connect(target, user, read_password(password_file, user, target), insecure, ca_file)
-    try:
+    with session(server, user, password_file, insecure, ca_file) as (target, si):
         inventory = retrieve(si)
-    finally:
-        disconnect(si)
     inventory.source = f"vcenter {target.label}"
     return rec.records(inventory)
 
 
 @vsphere_app.command("collect")
-@_handle
+@handled
 def collect(
     server: Annotated[str | None, SERVER] = None,
     user: Annotated[str | None, USER] = None,
@@ -89,7 +71,7 @@ def collect(
 
 
 @vmotion_app.command("check")
-@_handle
+@handled
 def vmotion_check(
     vms: Annotated[list[str] | None, typer.Argument(help="VM names (default: every VM, or those of --cluster).")] = None,
     to: Annotated[list[str] | None, typer.Option("--to", help="Target host name (repeat; default: every host, "
@@ -135,7 +117,7 @@ def vmotion_check(
 
 
 @vsphere_app.command("apply-evc")
-@_handle
+@handled
 def apply_evc(
     vm_name: Annotated[str, typer.Argument(help="The VM (its name in vCenter).")],
     mode_key: Annotated[str, typer.Argument(help="The EVC mode, e.g. intel-broadwell.")],
@@ -150,18 +132,13 @@ def apply_evc(
     Refuses powered-on VMs and hardware versions below 14."""
     from . import evc_vmx
     from .collect import retrieve
-    from .connect import USER_ENV, VSphereError, connect, disconnect, parse_server, read_password
+    from .connect import session
     from .records import vm_record
 
     mode = evc_vmx.mode_for(mode_key)
     if not server:
         raise UsageError("give --server (per-VM EVC is applied through vCenter)")
-    target = parse_server(server)
-    user = user or os.environ.get(USER_ENV)
-    if not user:
-        raise VSphereError(f"no user name for {target.host}: give --user or set {USER_ENV}")
-    si = connect(target, user, read_password(password_file, user, target), insecure, ca_file)
-    try:
+    with session(server, user, password_file, insecure, ca_file) as (target, si):
         inventory = retrieve(si)
         found = [o for o in inventory.of_type("VirtualMachine") if o.get("name") == vm_name]
         if len(found) != 1:
@@ -176,5 +153,3 @@ def apply_evc(
             return
         evc_vmx.apply(si, found[0].moid, mode)
         print(f"applied per-VM EVC {mode.key} to {vm_name}", file=sys.stderr)
-    finally:
-        disconnect(si)

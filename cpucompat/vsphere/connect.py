@@ -9,6 +9,8 @@ address. Every failure is one ``VSphereError`` line (exit 2).
 
 from __future__ import annotations
 
+import contextlib
+
 import getpass
 import ipaddress
 import os
@@ -132,3 +134,19 @@ def disconnect(si) -> None:
         Disconnect(si)
     except Exception:
         pass
+
+
+@contextlib.contextmanager
+def session(server: str, user: str | None, password_file: str | None, insecure: bool, ca_file: str | None):
+    """A logged-in vCenter session for the command line: (server, service instance), logged out
+    after. The user comes from ``user`` or ``$CPUCOMPAT_VSPHERE_USER``, the password from
+    ``read_password`` (never the command line)."""
+    target = parse_server(server)
+    user = user or os.environ.get(USER_ENV)
+    if not user:
+        raise VSphereError(f"no user name for {target.host}: give --user or set {USER_ENV}")
+    si = connect(target, user, read_password(password_file, user, target), insecure, ca_file)
+    try:
+        yield target, si
+    finally:
+        disconnect(si)
