@@ -154,18 +154,25 @@ def esxi_view(features: Iterable[str]) -> frozenset[str]:
     return table.close_under_deps(n for n in features if table.by_name[n].kind != "os")
 
 
+def evc_mode(raw: frozenset[str], vendor: str | None) -> baselines.Baseline | None:
+    """The highest EVC mode hosts whose plain common features are ``raw`` offer, judged on the
+    ESXi view as vCenter judges them."""
+    return baselines.highest_satisfied(esxi_view(raw), vendor, "evc")
+
+
 def name_baseline(features: frozenset[str], vendor: str | None, raw: frozenset[str],
                   policy: Policy = Policy()) -> dict[str, baselines.Baseline | None]:
     """The highest named baseline of each kind that the hosts satisfy.
 
     Across vendors (``vendor`` None under ``policy.cross_vendor``) only psABI levels are
-    vendor-neutral: no EVC mode or QEMU model is baselines. QEMU models and psABI levels are judged on the guest-visible ``features`` (a model's
-    host-only and KVM-emulated features are not asked for, unless ``policy.all_bits``); EVC modes
-    on the ESXi view of ``raw``, the plain intersection of the hosts' features, as vCenter does.
+    vendor-neutral: no EVC mode or QEMU model is named. QEMU models and psABI levels are judged
+    on the guest-visible ``features`` (a model's host-only and KVM-emulated features are not asked
+    for, unless ``policy.all_bits``); EVC modes by ``evc_mode`` on ``raw``, the plain intersection
+    of the hosts' features.
     """
     present = features | policy.never_blocking()
     result = {kind: baselines.highest_satisfied(present, vendor, kind) for kind in NAMED_KINDS}
-    result["evc"] = baselines.highest_satisfied(esxi_view(raw), vendor, "evc")
+    result["evc"] = evc_mode(raw, vendor)
     if policy.cross_vendor and vendor is None:
         result.update(evc=None, qemu=None)
     return result

@@ -8,12 +8,12 @@ feature of leaf 4 and above, ...).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
 from .knowledge import baselines
-from .cluster import Policy, esxi_view, usable_features
+from .cluster import Policy, esxi_view, evc_mode
 from .knowledge.tables import rows
 from .decode import Decoded
 from .knowledge.features import feature_table
@@ -64,22 +64,17 @@ def likely_causes(missing: list[str], findings: list[dict]) -> dict[str, list[st
 
 def evc_check(host: Decoded, policy: Policy = Policy()) -> EvcResult:
     """The highest EVC mode one host (or a cluster baseline wrapped as a host) supports, judged as
-    vCenter judges hosts (``esxi_features``): KVM's guest-visibility ``policy`` does not apply to EVC."""
-    features = esxi_features(host.features)
+    vCenter judges hosts (``cluster.esxi_view``): KVM's guest-visibility ``policy`` does not apply to EVC."""
+    features = esxi_view(host.features)
     mode = baselines.highest_satisfied(features, host.vendor, "evc")
     upper = next_mode_up(mode, host.vendor, features)
     missing = baselines.missing_for(upper, features) if upper else []
     return EvcResult(host.name, mode, upper, missing, likely_causes(missing, host.findings))
 
 
-#: What vCenter judges a host by (``cluster.esxi_view``).
-esxi_features = esxi_view
-
-
 def cluster_mode(hosts: Sequence[Decoded]) -> baselines.Baseline | None:
     """The EVC mode of hosts of one vendor: the highest mode all of them satisfy."""
-    common = frozenset.intersection(*(esxi_features(h.features) for h in hosts))
-    return baselines.highest_satisfied(common, hosts[0].vendor, "evc")
+    return evc_mode(frozenset.intersection(*(h.features for h in hosts)), hosts[0].vendor)
 
 
 def mode_scalars(mode: baselines.Baseline) -> dict[str, tuple[int, str]]:

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from cpucompat.knowledge import baselines
 from cpucompat.cli import app
 from cpucompat.cpuid_fields import xsave_components
-from cpucompat.evc import esxi_features, mode_scalars
+from cpucompat.cluster import esxi_view
+from cpucompat.evc import mode_scalars
 from cpucompat.knowledge.vmware import vmware_key, vmware_keys
 from cpucompat.knowledge.features import feature_table
 from cpucompat.formats.reader import read_dump
@@ -182,7 +183,7 @@ def test_host_feature_capability_contains_its_max_evc_mode():
     assert _named_in_masks(mode) <= offered
     # and judged like vCenter, the host's capability (plus the x86-64 base it never lists) reaches
     # exactly that mode
-    host = esxi_features(offered | _always_exposed())
+    host = esxi_view(offered | _always_exposed())
     assert baselines.highest_satisfied(host, VENDOR, "evc") == mode
 
 

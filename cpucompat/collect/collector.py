@@ -23,7 +23,8 @@ from ..dump import CpuLeaves, Dump, KernelCpu
 from ..errors import CpuCompatError, UsageError
 from . import findings as bios
 from . import system
-from .leaves import ECX, DeadlineReached, read_leaves
+from ..knowledge.cpuid_layout import ECX
+from .leaves import DeadlineReached, read_leaves
 
 DEFAULT_DEADLINE_S = 10.0
 MSR_CONSEQUENCE = "NX/XD, Limit CPUID Maxval and VT-x/AMD-V findings inferred from CPUID, /proc/cpuinfo and /dev/kvm"

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from .. import cpuid_fields as cf
 from ..knowledge.tables import rows
 from ..dump import CpuLeaves
-from .leaves import ECX, EDX
+from ..knowledge.cpuid_layout import ECX, EDX
 from ..cpulist import format_cpu_list
 
 IA32_FEATURE_CONTROL = 0x3A

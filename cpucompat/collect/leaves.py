@@ -15,7 +15,7 @@ from typing import Protocol
 
 from ..cpuid_fields import vendor_families
 from ..dump import Regs
-from ..knowledge.cpuid_layout import (EAX, ECX, EDX, MAX_RANGE_LEAVES, MAX_SUBLEAF, RANGES, LeafRange,
+from ..knowledge.cpuid_layout import (EAX, MAX_RANGE_LEAVES, MAX_SUBLEAF, RANGES, LeafRange,
                                       reported_max, subleaf_rules, subleaves)
 
 

@@ -23,12 +23,6 @@ except ImportError:  # pragma: no cover - numpy comes with pandas, the fleet ext
     raise MissingExtra("fleet analysis needs pandas: pip install 'cpucompat[fleet]'") from None
 
 
-try:
-    import numpy as np
-except ImportError:  # pragma: no cover - numpy comes with pandas, the fleet extra
-    raise MissingExtra("fleet analysis needs pandas: pip install 'cpucompat[fleet]'") from None
-
-
 @cache
 def columns() -> tuple[str, ...]:
     """Canonical feature names in column order (``data/features.csv`` order)."""

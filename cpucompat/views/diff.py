@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import textwrap
 
 from ..diff import Change, HostDiff
 from ..knowledge.features import feature_table

@@ -7,7 +7,6 @@ from __future__ import annotations
 import textwrap
 
 from .. import levels
-from ..text import printable
 
 
 def scalar_text(name: str, value: object) -> str:

@@ -3,7 +3,6 @@ libvirt writer and the fleet synthesiser derive from."""
 
 from __future__ import annotations
 
-import dataclasses
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import pytest
 from cpucompat import cli
 from cpucompat.evc import finding_features
 from cpucompat.fleet.synth import variations
-from cpucompat.knowledge.features import Feature
 from cpucompat.knowledge.tables import data_file, rows
 from cpucompat.knowledge.vocabularies import VOCABULARIES
 from cpucompat.masks.libvirt import libvirt_vendors
