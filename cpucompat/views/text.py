@@ -33,9 +33,9 @@ def _field_text(value: object) -> str:
     return "-" if value is None else str(value)
 
 
-def wrap(words: str | list[str], indent: str = "  ", hanging: str = "") -> str:
-    """Words (or one text) filled to 100 columns, every line indented (continuations by ``indent +
+def wrap(words: str | list[str], indent: str = "  ", hanging: str = "", width: int = 100) -> str:
+    """Words (or one text) filled to ``width`` columns, every line indented (continuations by ``indent +
     hanging``); a feature name is never broken at a hyphen; an empty list reads ``-``."""
     text = words if isinstance(words, str) else " ".join(words) or "-"
-    return textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent + hanging,
+    return textwrap.fill(text, width=width, initial_indent=indent, subsequent_indent=indent + hanging,
                          break_on_hyphens=False)
