@@ -350,6 +350,11 @@ from .cli_fleet import fleet_app
 
 app.add_typer(fleet_app, name="fleet")
 
+# report (cpucompat/cli_report.py): `report INPUT... -o report.html`, the fleet as one HTML page.
+from .cli_report import report
+
+app.command("report")(report)
+
 
 # vSphere (cpucompat/vsphere/cli.py): `vsphere collect`, `vsphere apply-evc`, `vmotion check`.
 from .vsphere.cli import vmotion_app, vsphere_app

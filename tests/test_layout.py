@@ -29,7 +29,7 @@ STAGES = [
     {"masks"},
     {"views"},
     {"vsphere"},
-    {"cli", "cli_fleet", "__main__", "__init__"},
+    {"cli", "cli_fleet", "cli_report", "__main__", "__init__"},
 ]
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
 #: Modules whose stage is not their folder's: collect's command line is a CLI module.

@@ -1,9 +1,10 @@
-"""HTML output: one small rendering module for every page cpucompat writes (the vMotion map now,
-the fleet report next).
+"""HTML output: one small rendering module for every page cpucompat writes (the vMotion map and
+the fleet report).
 
 A page is self-contained: inline CSS and SVG, no script, nothing fetched. Every text from an
 input goes through ``text`` (HTML-escaped, control characters shown as ``\\x0a``), every
-attribute value through ``attr``.
+attribute value through ``attr``; ``tag`` builds any element from content that is already HTML
+and keyword attributes (``class_`` for ``class``, ``data_key`` for ``data-key``).
 """
 
 from __future__ import annotations
@@ -58,6 +59,32 @@ def line(x1: float, y1: float, x2: float, y2: float, color: str, dashed: bool = 
 
 def table(headers: Iterable[str], rows: Iterable[Iterable[object]]) -> str:
     """A plain table; every cell is input text (escaped)."""
+    return grid(headers, ("<tr>" + "".join(f"<td>{text(cell)}</td>" for cell in row) + "</tr>" for row in rows))
+
+
+def attrs(**values: object) -> str:
+    """Attributes, escaped: ``class_`` is ``class``, underscores become dashes (``data_key``);
+    None and False are left out, True is a bare attribute."""
+    out = []
+    for name, value in values.items():
+        if value is None or value is False:
+            continue
+        name = name.rstrip("_").replace("_", "-")
+        out.append(f" {name}" if value is True else f' {name}="{attr(value)}"')
+    return "".join(out)
+
+
+def tag(name: str, body: str = "", **values: object) -> str:
+    """One element; ``body`` is already HTML (pass input text through ``text``)."""
+    return f"<{name}{attrs(**values)}>{body}</{name}>"
+
+
+def details(summary: str, body: str, **values: object) -> str:
+    """A collapsed block (no script needed): ``summary`` and ``body`` are already HTML."""
+    return tag("details", tag("summary", summary) + body, **values)
+
+
+def grid(headers: Iterable[str], rows: Iterable[str], **values: object) -> str:
+    """A table of rows already rendered (``tag("tr", ...)``) under plain-text headers."""
     head = "".join(f"<th>{text(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{text(cell)}</td>" for cell in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return tag("table", f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>", **values)

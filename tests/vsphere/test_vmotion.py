@@ -199,16 +199,10 @@ def test_cpu_from_the_vms_requirements(tmp_path):
     shutil.rmtree(out)
 
 
-def chromium():
-    import shutil as sh
-
-    return sh.which("chromium") or sh.which("chromium-browser")
-
-
 def test_html_map(scenario, tmp_path):
     """The map renders in headless Chromium with no console error, and shows the blockers in red
     with their remedies; the screenshot is kept (tmp_path/map.png) for a person to look at."""
-    import subprocess
+    from tests.browser import assert_png, render
 
     sim, names, hosts, host_of = scenario
     page = tmp_path / "map.html"
@@ -219,20 +213,11 @@ def test_html_map(scenario, tmp_path):
     assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "<script" not in text
     assert "Fix: Remove the VM&#x27;s CPU affinity" in text and 'class="blocker"' in text
     assert 'stroke="#c62828"' in text and 'stroke="#2e7d32"' in text
-    browser = chromium()
-    if browser is None:
-        pytest.skip("Debian's chromium is not installed: the map was not rendered")
-    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
-              f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
-    shot = tmp_path / "map.png"
-    run = subprocess.run([*common, f"--screenshot={shot}", "--window-size=1000,1400", page.as_uri()],
-                         capture_output=True, text=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 10_000, run.stderr[-2000:]
-    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
-    assert "vMotion map" in dom.stdout and "cpu-affinity" in dom.stdout
-    console = [line for line in (run.stderr + dom.stderr).splitlines() if "CONSOLE" in line or "Uncaught" in line]
-    assert not console, console
+    rendered = render(page, tmp_path, width=1000, height=1400)  # skips without chromium
+    shot = rendered.screenshot
+    assert_png(shot)
+    assert "vMotion map" in rendered.dom and "cpu-affinity" in rendered.dom
+    assert not rendered.console, rendered.console
     print(f"map screenshot: {shot}")
 
 
