@@ -16,12 +16,14 @@ from typing import Annotated
 import typer
 
 from . import __version__
+from .cli_help import PlainHelpGroup
 from .errors import UsageError, exit_on_error, handled
 from .knowledge.vocabularies import VOCABULARIES
 from .masks import FORMATS as MASK_FORMATS
 from .text import printable
 
 app = typer.Typer(
+    cls=PlainHelpGroup,
     name="cpucompat",
     help="Can a VM live-migrate between these x86 servers without losing a CPU feature?",
     no_args_is_help=True,
@@ -32,6 +34,8 @@ app = typer.Typer(
 
 #: The --names choices: knowledge/vocabularies.py's list.
 Vocabulary = Enum("Vocabulary", {name: name for name in VOCABULARIES}, type=str)
+NAMES_OPTION = typer.Option("--names", help="Vocabulary of the feature names.")
+JSON_OPTION = typer.Option("--json", help="Machine-readable JSON on stdout.")
 
 
 def emit_json(document: object) -> None:
@@ -57,12 +61,14 @@ def _root(
 @app.command()
 @handled
 def decode(
-    input: Annotated[str, typer.Argument(help="A fingerprint or CPUID dump (any supported format); - for stdin.")],
-    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    input: Annotated[str, typer.Argument(metavar="INPUT", help="A fingerprint or CPUID dump (any supported format); - for stdin.")],
+    names: Annotated[Vocabulary, NAMES_OPTION] = Vocabulary.linux,
+    as_json: Annotated[bool, JSON_OPTION] = False,
     per_cpu: Annotated[bool, typer.Option("--per-cpu", help="Also show every logical CPU.")] = False,
 ) -> None:
-    """Decode a CPUID dump into vendor, signature, fields and named features."""
+    """Decode a CPUID dump into vendor, signature, fields and named features.
+
+    Example: cpucompat decode host.json --names vmware"""
     from .decode import decode as decode_dump
     from .formats.reader import read_dump
     from .views.decode import decode_document, print_decoded
@@ -76,15 +82,17 @@ def decode(
 @app.command()
 @handled
 def collect(
-    output: Annotated[str, typer.Option("-o", "--output", help="Write the fingerprint here, atomically (default: stdout).")] = "-",
-    cpus: Annotated[str | None, typer.Option("--cpus", help="Only these logical CPUs, e.g. 0,2-3.")] = None,
+    output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="Write the fingerprint here, atomically (default: stdout).")] = "-",
+    cpus: Annotated[str | None, typer.Option("--cpus", metavar="LIST", help="Only these logical CPUs, e.g. 0,2-3.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     check: Annotated[bool, typer.Option("--check", help="Print a human summary (findings, per-CPU and KVM differences).")] = False,
     load_msr: Annotated[bool, typer.Option("--load-msr", help="Load the msr module (modprobe msr) to read BIOS MSRs.")] = False,
-    nfd: Annotated[str | None, typer.Option("--nfd", help="Also write a Node Feature Discovery feature file of cpucompat.io/ labels (replaced atomically).")] = None,
-    prometheus: Annotated[str | None, typer.Option("--prometheus", help="Also write a node_exporter textfile (.prom) with the fingerprint's gauges (replaced atomically).")] = None,
+    nfd: Annotated[str | None, typer.Option("--nfd", metavar="FILE", help="Also write a Node Feature Discovery feature file of cpucompat.io/ labels (replaced atomically).")] = None,
+    prometheus: Annotated[str | None, typer.Option("--prometheus", metavar="FILE", help="Also write a node_exporter textfile (.prom) with the fingerprint's gauges (replaced atomically).")] = None,
 ) -> None:
-    """Fingerprint this host: raw CPUID of every CPU, XCR0, kernel view, firmware, BIOS findings, KVM's CPUID."""
+    """Fingerprint this host: raw CPUID of every CPU, XCR0, kernel view, firmware, BIOS findings, KVM's CPUID.
+
+    Example: cpucompat collect -o /var/lib/cpucompat/$(hostname).json"""
     from .collect.command import run
 
     run(output=output, cpus=cpus, force=force, check=check, load_msr=load_msr, nfd=nfd, prometheus=prometheus)
@@ -95,7 +103,7 @@ class Accel(str, Enum):
     tcg = "tcg"
 
 
-QEMU_VERSION_OPTION = typer.Option("--qemu-version", help="QEMU release whose models to use, e.g. 7.2 "
+QEMU_VERSION_OPTION = typer.Option("--qemu-version", metavar="VERSION", help="QEMU release whose models to use, e.g. 7.2 "
                                                           "(default: the installed QEMU's, else the newest shipped).")
 ACCEL_OPTION = typer.Option("--accel", help="QEMU models as a guest gets them under kvm (production) or tcg.")
 
@@ -114,7 +122,7 @@ KVM_OPTION = typer.Option("--kvm", help="Use what KVM can offer guests (the fing
                                         "KVM_GET_SUPPORTED_CPUID) instead of the raw host CPUID.")
 ALL_BITS_OPTION = typer.Option("--all-bits", help="Judge every CPUID bit: host-only ones (HWP, EST, SMX, "
                                                   "VMX/SVM ...) and KVM-emulated ones (x2apic ...) too.")
-GUEST_OPTION = typer.Option("--guest", help="Check that this guest OS boots on the result, e.g. rhel-9 or "
+GUEST_OPTION = typer.Option("--guest", metavar="OS", help="Check that this guest OS boots on the result, e.g. rhel-9 or "
                                             "windows-server-2025 (repeat; default: warn about every floor in "
                                             "data/guest-os-floors.csv the result falls below).")
 
@@ -146,9 +154,9 @@ def _name_uniquely(hosts) -> None:
 @app.command()
 @handled
 def baseline(
-    inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of the cluster's hosts.")],
-    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="Fingerprints or dumps of the cluster's hosts.")],
+    names: Annotated[Vocabulary, NAMES_OPTION] = Vocabulary.linux,
+    as_json: Annotated[bool, JSON_OPTION] = False,
     cross_vendor: Annotated[bool, typer.Option("--cross-vendor", help="Allow mixed vendors: vendor-neutral features only.")] = False,
     include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
     kvm: Annotated[bool, KVM_OPTION] = False,
@@ -157,13 +165,20 @@ def baseline(
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
     guest: Annotated[list[str] | None, GUEST_OPTION] = None,
 ) -> None:
-    """The features every host can offer a VM, levelled fields, named modes and weakest links."""
+    """The features every host can offer a VM: levelled fields, named modes, weakest links.
+
+    Then the next step: the EVC mode / QEMU model to configure, the hosts to fix or leave out for the next.
+
+    Example: cpucompat baseline host-1.json host-2.json host-3.json"""
+    from .advice import baseline_steps
     from .cluster import Policy, cluster_baseline
     from .views.baseline import baseline_json, print_baseline
 
     selection = _use_qemu(qemu_version, accel, not as_json)
-    result = cluster_baseline(_decode_all(inputs, kvm), Policy(include_nonmigratable, cross_vendor, all_bits))
-    document = baseline_json(result, names.value)
+    policy = Policy(include_nonmigratable, cross_vendor, all_bits)
+    result = cluster_baseline(_decode_all(inputs, kvm), policy)
+    options = [flag for flag, on in (("--kvm", kvm), ("--all-bits", all_bits)) if on]
+    document = baseline_json(result, names.value, baseline_steps(result, policy, options))
     document["qemu_version"], document["accel"] = selection.version, selection.accel
     from .guests import warn as guest_floors
 
@@ -175,17 +190,24 @@ def baseline(
 @app.command()
 @handled
 def compare(
-    source: Annotated[str | None, typer.Argument(help="The CPU the VM sees now (omit with --evc/--qemu-model).")] = None,
-    targets: Annotated[list[str] | None, typer.Argument(help="Hosts the VM should be able to run on.")] = None,
-    evc: Annotated[str | None, typer.Option("--evc", help="An EVC mode stands in for SOURCE.")] = None,
-    qemu_model: Annotated[str | None, typer.Option("--qemu-model", help="A QEMU model stands in for SOURCE.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    source: Annotated[str | None, typer.Argument(metavar="SOURCE", help="The CPU the VM sees now (omit with --evc/--qemu-model).")] = None,
+    targets: Annotated[list[str] | None, typer.Argument(metavar="TARGET...", help="Hosts the VM should be able to run on.")] = None,
+    evc: Annotated[str | None, typer.Option("--evc", metavar="MODE", help="An EVC mode stands in for SOURCE.")] = None,
+    qemu_model: Annotated[str | None, typer.Option("--qemu-model", metavar="MODEL", help="A QEMU model stands in for SOURCE.")] = None,
+    names: Annotated[Vocabulary, NAMES_OPTION] = Vocabulary.linux,
+    as_json: Annotated[bool, JSON_OPTION] = False,
     kvm: Annotated[bool, KVM_OPTION] = False,
     qemu_version: Annotated[str | None, QEMU_VERSION_OPTION] = None,
     accel: Annotated[Accel, ACCEL_OPTION] = Accel.kvm,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
-    """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible."""
+    """Can a VM that sees SOURCE's CPU run on each TARGET? Exit 0 all compatible, 1 any incompatible.
+
+    Summary first, then what is missing, grouped, and the next step (the mask command, the EVC mode /
+    QEMU model both offer, the BIOS setting).
+
+    Example: cpucompat compare sapphire-rapids.json haswell-1.json haswell-2.json"""
+    from .advice import compare_steps
     from .cluster import Policy
     from .compare import compare as verdict_for, source_from_baseline, source_from_host
     from .views.compare import compare_document, print_verdicts
@@ -197,9 +219,12 @@ def compare(
     selection = _use_qemu(qemu_version, accel, not as_json and bool(qemu_model or qemu_version))
     hosts = _decode_all(paths, kvm)
     policy = Policy(all_bits=all_bits)
-    origin = source_from_baseline(named_source, policy) if named_source else source_from_host(hosts.pop(0), policy)
+    vm = None if named_source else hosts.pop(0)
+    origin = source_from_baseline(named_source, policy) if named_source else source_from_host(vm, policy)
     verdicts = [verdict_for(origin, host, policy) for host in hosts]
-    document = compare_document(origin, verdicts, selection.version, selection.accel)
+    options = [flag for flag, on in (("--kvm", kvm), ("--all-bits", all_bits)) if on]
+    steps = [compare_steps(origin, v, host, vm, policy, options) for v, host in zip(verdicts, hosts)]
+    document = compare_document(origin, verdicts, selection.version, selection.accel, names.value, steps)
     if not as_json:
         for note in origin.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -215,8 +240,10 @@ app.add_typer(evc_app, name="evc")
 
 @evc_app.command("list")
 @handled
-def evc_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False) -> None:
-    """Every EVC mode cpucompat knows, by vendor and level."""
+def evc_list(as_json: Annotated[bool, JSON_OPTION] = False) -> None:
+    """Every EVC mode cpucompat knows, by vendor and level.
+
+    Example: cpucompat evc list"""
     from .knowledge.baselines import load_baselines
     from .views.evc import baseline_summary, print_mode_list
 
@@ -227,11 +254,13 @@ def evc_list(as_json: Annotated[bool, typer.Option("--json", help="Machine-reada
 @evc_app.command("show")
 @handled
 def evc_show(
-    mode: Annotated[str, typer.Argument(help="An EVC mode key, e.g. intel-skylake.")],
-    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    mode: Annotated[str, typer.Argument(metavar="MODE", help="An EVC mode key, e.g. intel-skylake.")],
+    names: Annotated[Vocabulary, NAMES_OPTION] = Vocabulary.linux,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
-    """One EVC mode: its features and what it adds over its parent."""
+    """One EVC mode: its features and what it adds over its parent.
+
+    Example: cpucompat evc show intel-skylake --names vmware"""
     from .knowledge.baselines import get
     from .views.evc import baseline_detail, print_mode_detail
 
@@ -242,17 +271,24 @@ def evc_show(
 @evc_app.command("check")
 @handled
 def evc_check(
-    inputs: Annotated[list[str], typer.Argument(help="Fingerprints or dumps of hosts.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="Fingerprints or dumps of hosts.")],
+    as_json: Annotated[bool, JSON_OPTION] = False,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
     guest: Annotated[list[str] | None, GUEST_OPTION] = None,
 ) -> None:
-    """The highest EVC mode each host supports, the cluster's mode, and why not the next one."""
+    """The highest EVC mode each host supports, the cluster's mode, and why not the next one.
+
+    Then the next step: the BIOS setting or microcode to fix, or the host to leave out, for the next mode.
+
+    Example: cpucompat evc check host-1.json host-2.json"""
+    from .advice import evc_check_steps
     from .cluster import Policy
     from .evc import check_hosts
     from .views.evc import evc_check_document, print_evc_check
 
-    document = evc_check_document(check_hosts(_decode_all(inputs), Policy(all_bits=all_bits)))
+    hosts, policy = _decode_all(inputs), Policy(all_bits=all_bits)
+    check = check_hosts(hosts, policy)
+    document = evc_check_document(check, evc_check_steps(check, hosts, policy))
     from .guests import warn as guest_floors
     from .knowledge.baselines import get as get_baseline
 
@@ -267,8 +303,8 @@ def evc_check(
 def diff_command(
     old: Annotated[str, typer.Argument(help="The host's earlier fingerprint, or a folder of its dated fingerprints (the history).")],
     new: Annotated[str | None, typer.Argument(help="The host's later fingerprint (omit for a folder).")] = None,
-    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.linux,
-    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
+    names: Annotated[Vocabulary, NAMES_OPTION] = Vocabulary.linux,
+    as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
     """What changed in one host's CPU (features, scalars, BIOS findings, microcode, kernel) and the
     named baselines it no longer meets. Exit 0 same, 1 changed.
@@ -299,23 +335,26 @@ MaskFormat = Enum("MaskFormat", {name.replace("-", "_"): name for name in (*MASK
 @app.command()
 @handled
 def mask(
-    vm_input: Annotated[str, typer.Argument(help="The CPU the VM sees now: its host's fingerprint or a dump from inside the guest.")],
-    target: Annotated[list[str] | None, typer.Option("--target", help="A host the VM must be able to run on (repeat).")] = None,
-    evc: Annotated[str | None, typer.Option("--evc", help="Mask down to this EVC mode.")] = None,
-    qemu_model: Annotated[str | None, typer.Option("--qemu-model", help="Mask down to this QEMU model (or psABI level).")] = None,
-    fmt: Annotated[MaskFormat, typer.Option("--format", "-f", help="Configuration language of the mask.")] = MaskFormat.qemu,
-    output: Annotated[str, typer.Option("-o", "--output", help="Write the mask here, atomically (default: stdout).")] = "-",
+    vm_input: Annotated[str, typer.Argument(metavar="VM", help="The CPU the VM sees now: its host's fingerprint or a dump from inside the guest.")],
+    target: Annotated[list[str] | None, typer.Option("--target", metavar="HOST", help="A host the VM must be able to run on (repeat).")] = None,
+    evc: Annotated[str | None, typer.Option("--evc", metavar="MODE", help="Mask down to this EVC mode.")] = None,
+    qemu_model: Annotated[str | None, typer.Option("--qemu-model", metavar="MODEL", help="Mask down to this QEMU model (or psABI level).")] = None,
+    fmt: Annotated[MaskFormat | None, typer.Option("--format", "-f", help="Configuration language of the mask "
+                                                   "(default: featmask for vSphere records, else qemu).")] = None,
+    output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="Write the mask here, atomically (default: stdout).")] = "-",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
-    qemu_base: Annotated[str, typer.Option("--qemu-base", help="qemu format: -cpu BASE (host, max or a model).")] = "host",
-    libvirt_mode: Annotated[str, typer.Option("--libvirt-mode", help="libvirt format: custom or host-passthrough.")] = "custom",
-    name: Annotated[str, typer.Option("--name", help="Model/profile name for the proxmox and kubevirt formats.")] = "",
+    qemu_base: Annotated[str, typer.Option("--qemu-base", metavar="BASE", help="qemu format: -cpu BASE (host, max or a model).")] = "host",
+    libvirt_mode: Annotated[str, typer.Option("--libvirt-mode", metavar="MODE", help="libvirt format: custom or host-passthrough.")] = "custom",
+    name: Annotated[str, typer.Option("--name", metavar="NAME", help="Model/profile name for the proxmox and kubevirt formats.")] = "",
     kvm: Annotated[bool, KVM_OPTION] = False,
     qemu_version: Annotated[str | None, QEMU_VERSION_OPTION] = None,
     accel: Annotated[Accel, ACCEL_OPTION] = Accel.kvm,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
     guest: Annotated[list[str] | None, GUEST_OPTION] = None,
 ) -> None:
-    """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax."""
+    """The per-VM CPUID mask that hides what the targets lack, in a hypervisor's own syntax.
+
+    Example: cpucompat mask vm-host.json --target host-2.json --target host-3.json --format libvirt"""
     from .output import refuse_existing, write_text
     from .cluster import Policy
     from .masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
@@ -337,10 +376,16 @@ def mask(
     plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)
     if plan.empty:
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
+    elif plan.hidden:  # summary first: what the VM loses, by group and family
+        from .views.console import group_summary
+
+        print(f"note: the mask hides {', '.join(group_summary(plan.hidden, ''))}", file=sys.stderr)
     from .guests import warn as guest_floors
 
     guest_floors(plan.vm_features - set(plan.hidden), f"this mask ({plan.target_label})", guest or [],
                  before=plan.vm_features)  # by default only the floors the mask takes away
+    if fmt is None:  # VMware's own per-VM form (hardware version 9+) where the inputs come from vSphere
+        fmt = MaskFormat.featmask if any(h.format.startswith("vsphere-") for h in (vm, *targets)) else MaskFormat.qemu
     text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
     write_text(output, text, force=force)
 

@@ -23,13 +23,13 @@ STAGES = [
     {"knowledge", "cpuid_fields", "levels"},
     {"formats"},
     {"decode"},
-    {"cluster", "compare", "evc", "guests", "diff"},
+    {"cluster", "compare", "evc", "guests", "diff", "advice"},
     {"collect"},
     {"fleet"},
     {"masks"},
     {"views"},
     {"vsphere"},
-    {"cli", "cli_fleet", "cli_report", "__main__", "__init__"},
+    {"cli", "cli_fleet", "cli_report", "cli_help", "__main__", "__init__"},
 ]
 RANK = {name: rank for rank, names in enumerate(STAGES) for name in names}
 #: Modules whose stage is not their folder's: collect's command line is a CLI module.

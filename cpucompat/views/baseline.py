@@ -1,5 +1,9 @@
 """``cpucompat baseline``: the JSON document and its text layout (free of analysis: the caller
-passes the ``ClusterBaseline``)."""
+passes the ``ClusterBaseline`` and the next steps of ``advice``).
+
+Text output is summary first (hosts, the named baselines, the feature count, the weakest links),
+then the hosts one per line, the levelled fields, the features grouped, and the next steps.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +11,11 @@ from .. import levels
 from ..knowledge import baselines
 from ..cluster import ClusterBaseline
 from ..knowledge.features import feature_table
-from .text import scalar_text, wrap
+from . import console
+from .text import scalar_text
+
+#: The named baselines of a cluster as text output labels them.
+NAMED = (("EVC mode", "evc_mode", "evc"), ("QEMU model", "qemu_model", "qemu"), ("psABI level", "psabi_level", "psabi"))
 
 
 def key(baseline: baselines.Baseline | None) -> str | None:
@@ -20,13 +28,14 @@ def _extra(features: frozenset[str], baseline: baselines.Baseline | None, vocabu
     return feature_table().names(features - (baseline.features if baseline else frozenset()), vocabulary)
 
 
-def baseline_json(result: ClusterBaseline, vocabulary: str = "canonical") -> dict:
+def baseline_json(result: ClusterBaseline, vocabulary: str = "canonical", steps: list | None = None) -> dict:
     table = feature_table()
-    return {
+    document = {
         "hosts": [h.name for h in result.hosts],
         "vendor": result.vendor,
         "names": vocabulary,
         "features": table.names(result.features, vocabulary),
+        "features_by_group": console.grouped(result.features),
         "fields": levels.json_fields(result.fields),
         "evc_mode": key(result.named.get("evc")),
         "psabi_level": key(result.named.get("psabi")),
@@ -35,20 +44,46 @@ def baseline_json(result: ClusterBaseline, vocabulary: str = "canonical") -> dic
                   for kind in ("evc", "psabi", "qemu")},
         "weakest_links": {host: table.names(names, vocabulary) for host, names in result.weakest_links.items()},
         "host_only": table.names(result.host_only, vocabulary),
+        "next_steps": [step.json() for step in steps or []],
     }
+    document["summary"] = summary(document)
+    return document
+
+
+def summary(document: dict) -> str:
+    """``3 hosts share 82 features: EVC mode intel-cascadelake, ...; weakest link: HOST (14)``."""
+    named = [f"{label} {document[field]}" for label, field, _kind in NAMED if document[field]]
+    text = (f"{console.counted(len(document['hosts']), 'host')} share "
+            f"{console.counted(len(document['features']), 'feature')}: " + (", ".join(named) or "no named baseline"))
+    links = document["weakest_links"]
+    if links:
+        text += "; weakest " + ("link" if len(links) == 1 else "links") + ": " + ", ".join(
+            f"{host} ({len(names)})" for host, names in links.items())
+    return text
 
 
 def print_baseline(document: dict) -> None:
-    print(f"hosts ({len(document['hosts'])}): {', '.join(document['hosts'])}")
-    print(f"vendor: {document['vendor'] or 'mixed (cross-vendor)'}")
-    for kind, key in (("EVC mode", "evc_mode"), ("psABI level", "psabi_level"), ("QEMU model", "qemu_model")):
-        extra = document["extra"][key.split("_")[0]]
-        print(f"{kind + ':':<13}{document[key] or '-'}  (+{len(extra)} features beyond it)")
-    for name, value in document["fields"].items():
-        print(f"  {name + ':':<22}{scalar_text(name, value)}")
-    print(f"features ({len(document['features'])}, {document['names']} names):")
-    print(wrap(document["features"]))
-    for host, names in document["weakest_links"].items():
-        print(f"weakest link {host} removes: {' '.join(names)}")
+    console.hanging(document["summary"], indent=0, first="")
+    console.say(f"hosts ({len(document['hosts'])}):")
+    console.items(document["hosts"])
+    console.say(f"vendor: {document['vendor'] or 'mixed (cross-vendor)'}")
+    console.say("named baselines (the highest each kind offers):")
+    console.two_columns(((label, f"{document[field] or '-'}  (+{len(document['extra'][kind])} features beyond it)")
+                         for label, field, kind in NAMED), indent=2)
+    console.say("levelled fields:")
+    console.two_columns(((name, scalar_text(name, value)) for name, value in document["fields"].items()), indent=2)
+    console.say(f"features ({len(document['features'])}, {document['names']} names):")
+    console.feature_groups(_canonical(document), document["names"], indent=2)
+    if document["weakest_links"]:
+        console.say("weakest links (the features each host alone, or with few others, removes):")
+        for host, names in document["weakest_links"].items():
+            console.say("  ", (host, "name"), f" removes {len(names)}:")
+            console.words(names, "    ")
     if document.get("host_only"):
-        print(f"host-only, no guest sees them (not judged; --all-bits judges them): {' '.join(document['host_only'])}")
+        console.say("host-only, no guest sees them (not judged; --all-bits judges them):")
+        console.words(document["host_only"])
+    console.next_steps(document.get("next_steps", []), indent=0)
+
+
+def _canonical(document: dict) -> list[str]:
+    return [name for members in document["features_by_group"].values() for name in members]

@@ -10,6 +10,7 @@ Input text (host names, brand strings, paths) never goes through rich markup: it
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Iterable
 
@@ -94,7 +95,13 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[object]], title: str |
                  header_style=STYLES["head"], title_justify="left")
     for row in rows:
         grid.add_row(*(cell if isinstance(cell, Text) else styled(cell) for cell in row))
-    console().print(grid)
+    if console().is_terminal:
+        console().print(grid)
+        return
+    with console().capture() as captured:  # piped: the same lines without rich's trailing padding
+        console().print(grid)
+    for line in captured.get().splitlines():
+        console().print(Text.from_ansi(line.rstrip()), overflow="ignore", crop=False)
 
 
 def grouped(names: Iterable[str]) -> dict[str, list[str]]:
@@ -107,3 +114,165 @@ def grouped(names: Iterable[str]) -> dict[str, list[str]]:
         feature = by_name.get(name)
         groups[FEATURE_GROUPS.get(feature.kind, "information") if feature else "information"].append(name)
     return {group: members for group, members in groups.items() if members}
+
+
+# --- feature families, counted groups, names in a vocabulary, next steps -------------------
+
+#: A group's members counted as a noun (singular, plural).
+GROUP_NOUNS = {"instructions": ("instruction", "instructions"), "security": ("security feature", "security features"),
+               "virtualization": ("virtualization feature", "virtualization features"),
+               "information": ("information bit", "information bits")}
+#: Families a summary names per group before "...".
+SUMMARY_FAMILIES = 3
+#: Marks a feature shown by its canonical name because the asked vocabulary has none for it.
+NO_NAME_MARK = "*"
+
+
+def counted(count: int, singular: str, plural: str | None = None) -> str:
+    """``1 host``, ``3 hosts``."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
+def family_of() -> dict[str, str]:
+    """Canonical feature name -> its family's label (``data/feature-families.csv``; first match wins)."""
+    global _families
+    if _families is None:
+        from fnmatch import fnmatchcase
+
+        from ..knowledge.features import feature_table
+        from ..knowledge.tables import rows
+
+        families = [(row["label"], row["patterns"].split()) for row in rows("feature-families.csv")]
+        _families = {}
+        for feature in feature_table().features:
+            label = next((label for label, patterns in families
+                          if any(fnmatchcase(feature.name, p) for p in patterns)), None)
+            if label:
+                _families[feature.name] = label
+    return _families
+
+
+_families: dict[str, str] | None = None
+
+
+def by_family(names: Iterable[str]) -> dict[str, list[str]]:
+    """Canonical names by family label, in the families' file order, ``other`` (no family) last."""
+    from ..knowledge.tables import rows
+
+    families: dict[str, list[str]] = {row["label"]: [] for row in rows("feature-families.csv")}
+    families["other"] = []
+    for name in sorted(names):
+        families[family_of().get(name, "other")].append(name)
+    return {label: members for label, members in families.items() if members}
+
+
+def group_summary(names: Iterable[str], what: str = "missing") -> list[str]:
+    """One phrase per feature group: ``43 instructions missing (AVX-512 family, AMX, TSX, ...)``;
+    the first phrase carries ``what``."""
+    phrases = []
+    for group, members in grouped(names).items():
+        phrase = counted(len(members), *GROUP_NOUNS[group]) + (f" {what}" if what and not phrases else "")
+        families = [label for label in by_family(members) if label != "other"]
+        if families:
+            more = len(families) > SUMMARY_FAMILIES or "other" in by_family(members)
+            phrase += f" ({', '.join(families[:SUMMARY_FAMILIES])}{', ...' if more else ''})"
+        phrases.append(phrase)
+    return phrases
+
+
+def feature_name(name: str, vocabulary: str) -> str:
+    """A canonical feature in a vocabulary; its canonical name marked ``*`` where that vocabulary has none."""
+    from ..knowledge.features import feature_table
+
+    feature = feature_table().by_name.get(name)
+    shown = feature.name_in(vocabulary) if feature else ""
+    return shown or name + NO_NAME_MARK
+
+
+def feature_groups(names: Iterable[str], vocabulary: str, indent: int = 2) -> None:
+    """Features grouped as people read them, each once, in ``vocabulary``: a heading per group,
+    a row per family, the names wrapped to the console's width."""
+    unnamed = False
+    for group, members in grouped(names).items():
+        console().print(Text(" " * indent) + styled(f"{group} ({len(members)}):", "head"))
+        rows = []
+        for label, family in by_family(members).items():
+            shown = sorted(feature_name(n, vocabulary) for n in family)
+            unnamed |= any(s.endswith(NO_NAME_MARK) for s in shown)
+            rows.append((label, " ".join(shown)))
+        two_columns(rows, indent + 2)
+    if unnamed:
+        console().print(Text(" " * indent) + styled(f"{NO_NAME_MARK} no {vocabulary} name: cpucompat's own", "dim"))
+
+
+def two_columns(rows: Iterable[tuple[object, object]], indent: int = 2) -> None:
+    """Label and value rows; values wrapped at spaces to the console's width under their column."""
+    from .text import wrap
+
+    rows = [(printable(str(label)), printable(str(value))) for label, value in rows]
+    column = max((len(label) for label, _ in rows), default=0) + 2
+    for label, value in rows:
+        body = wrap(value or "-", " " * (indent + column), width=console().width).lstrip(" ")
+        line = Text(" " * indent) + styled(label, "name") + Text(" " * (column - len(label)) + body)
+        console().print(line, overflow="ignore", crop=False)
+
+
+def hanging(text: object, indent: int = 2, first: str = "- ") -> None:
+    """One sentence wrapped to the console's width, continuation lines under its first word."""
+    from .text import wrap
+
+    body = wrap(printable(str(text)), " " * (indent + len(first)), width=console().width).lstrip(" ")
+    console().print(Text(" " * indent + first + body), overflow="ignore", crop=False)
+
+
+def command(line: str, indent: int = 4) -> None:
+    """A shell command, split at arguments with ``\\`` continuations so it pastes whole."""
+    width, out, current = console().width - indent - 2, [], ""
+    for arg in _arguments(shlex.split(line)):
+        if current and len(current) + 1 + len(arg) > width:
+            out.append(current)
+            current = "    " + arg
+        else:
+            current = f"{current} {arg}" if current else arg
+    out.append(current)
+    for number, part in enumerate(out):
+        end = " \\" if number < len(out) - 1 else ""
+        console().print(Text(" " * indent) + styled(part + end, "name"), overflow="ignore", crop=False)
+
+
+def _arguments(argv: list[str]) -> list[str]:
+    """Quoted arguments, an option kept with its value (``--target host.json``)."""
+    pieces: list[str] = []
+    for arg in argv:
+        if pieces and pieces[-1].startswith("--") and " " not in pieces[-1] and not arg.startswith("-"):
+            pieces[-1] += " " + shlex.quote(arg)
+        else:
+            pieces.append(shlex.quote(arg))
+    return pieces
+
+
+def verdict_line(label: object, ok: bool, word: str, rest: str = "", indent: int = 0) -> None:
+    """``LABEL: WORD REST`` wrapped to the console's width (continuations indented 4 more), the
+    verdict word green or red."""
+    from .text import wrap
+
+    label = printable(str(label))
+    wrapped = wrap(f"{label}: {word}{printable(rest)}", " " * indent, "    ", width=console().width)
+    line = Text(wrapped)
+    start = wrapped.find(f": {word}", max(0, indent + len(label) - 1)) + 2
+    line.stylize(STYLES["ok" if ok else "bad"], start, start + len(word))
+    console().print(line, overflow="ignore", crop=False)
+
+
+def next_steps(steps: Iterable[dict], indent: int = 2) -> None:
+    """The ``next_steps`` of a JSON document: each sentence, its hosts one per line, its command."""
+    steps = list(steps)
+    if not steps:
+        return
+    console().print(Text(" " * indent) + styled("next step:" if len(steps) == 1 else "next steps:", "head"))
+    for step in steps:
+        hanging(step["text"], indent + 2)
+        if step["action"] == "leave-out":
+            items(step["hosts"], " " * (indent + 4))
+        if step.get("command"):
+            command(step["command"], indent + 4)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from .. import levels
 from ..decode import Decoded
 from ..knowledge.features import feature_table
-from ..text import printable
-from .text import scalar_text, wrap
+from . import console
+from .console import counted
+from .text import scalar_text
 
 
 def decode_document(decoded: Decoded, vocabulary: str = "canonical", per_cpu: bool = False) -> dict:
@@ -19,6 +20,7 @@ def decode_document(decoded: Decoded, vocabulary: str = "canonical", per_cpu: bo
         "features": table.names(decoded.features, vocabulary),
         "fields": levels.fields_json(decoded.fields), "warnings": decoded.warnings,
     }
+    document["canonical_features"] = sorted(decoded.features)
     if per_cpu:
         document["per_cpu"] = [
             {"cpu": c.index, "vendor": c.vendor, "family": c.family, "model": c.model,
@@ -28,18 +30,17 @@ def decode_document(decoded: Decoded, vocabulary: str = "canonical", per_cpu: bo
         ]
     return document
 def print_decoded(document: dict) -> None:
-    """Print a decode document: identity, fields, then the feature list."""
-    print(f"input:     {printable(document['input'])} ({document['format']})")
-    print(f"vendor:    {document['vendor']}")
-    print(f"signature: family {document['family']} model {document['model']} stepping {document['stepping']}"
-          f"  ({document['fields'].get('signature') or 'unknown'})")
-    print(f"brand:     {document['brand'] or '-'}")
-    print(f"cpus:      {document['cpus']}")
-    for name, value in document["fields"].items():
-        if name != "signature":
-            print(f"  {name + ':':<22}{scalar_text(name, value)}")
-    print(f"features ({len(document['features'])}, {document['names']} names):")
-    print(wrap(document["features"]))
+    """Print a decode document: identity first, then the fields (hex for leaves and masks) and the
+    features grouped, each once in the vocabulary asked."""
+    fields = document["fields"]
+    console.say((document["vendor"], "head"), f" family {document['family']} model {document['model']} "
+                f"stepping {document['stepping']} ({fields.get('signature') or 'unknown signature'}), ",
+                counted(document["cpus"], "CPU"), f", {counted(len(document['canonical_features']), 'feature')}")
+    console.two_columns([("input", f"{document['input']} ({document['format']})"), ("brand", document["brand"] or "-")], 0)
+    console.say("fields:")
+    console.two_columns(((name, scalar_text(name, value)) for name, value in fields.items() if name != "signature"), 2)
+    console.say(f"features ({len(document['canonical_features'])}, {document['names']} names):")
+    console.feature_groups(document["canonical_features"], document["names"], indent=2)
     for cpu in document.get("per_cpu", []):
-        print(f"cpu {cpu['cpu']}: family {cpu['family']} model {cpu['model']} stepping {cpu['stepping']}, "
-              f"{len(cpu['features'])} features, core type {cpu['fields'].get('core_type') or '-'}")
+        console.say(f"cpu {cpu['cpu']}: family {cpu['family']} model {cpu['model']} stepping {cpu['stepping']}, "
+                    f"{counted(len(cpu['features']), 'feature')}, core type {cpu['fields'].get('core_type') or '-'}")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from ..evc import EvcCheck, EvcResult, mode_scalars
 from ..knowledge import baselines
 from ..knowledge.features import feature_table
+from . import console
 from .baseline import key
-from .text import wrap
 
 
 def baseline_summary(baseline: baselines.Baseline) -> dict:
@@ -15,15 +15,13 @@ def baseline_summary(baseline: baselines.Baseline) -> dict:
 
 
 
-
 def baseline_detail(baseline: baselines.Baseline, vocabulary: str = "canonical") -> dict:
     parent = baselines.parent_of(baseline)
     table = feature_table()
     adds = baseline.features - (parent.features if parent else frozenset())
-    return {**baseline_summary(baseline), "kind": baseline.kind,
-            "features": table.names(baseline.features, vocabulary),
+    return {**baseline_summary(baseline), "kind": baseline.kind, "names": vocabulary,
+            "features": table.names(baseline.features, vocabulary), "canonical_features": sorted(baseline.features),
             "adds": table.names(adds, vocabulary), "notes": baseline.notes, **_evc_detail(baseline, vocabulary)}
-
 
 
 
@@ -40,7 +38,6 @@ def _evc_detail(baseline: baselines.Baseline, vocabulary: str) -> dict:
 
 
 
-
 def host_mode_json(result: EvcResult) -> dict:
     """One host's line of ``evc check --json``."""
     return {
@@ -53,9 +50,9 @@ def host_mode_json(result: EvcResult) -> dict:
     }
 
 
-def evc_check_document(check: EvcCheck) -> dict:
-    """Per host the highest EVC mode; for several hosts, the mode of their common baseline."""
-    document = {"hosts": [host_mode_json(r) for r in check.hosts]}
+def evc_check_document(check: EvcCheck, steps: list | None = None) -> dict:
+    """Per host the highest EVC mode; for several hosts, the mode of their common baseline; the next steps."""
+    document = {"hosts": [host_mode_json(r) for r in check.hosts], "next_steps": [s.json() for s in steps or []]}
     if check.cluster:
         document["cluster"] = ({"max_evc_mode": None, "reason": check.cluster_reason} if check.cluster_reason
                                else {"max_evc_mode": key(check.cluster_mode)})
@@ -63,36 +60,45 @@ def evc_check_document(check: EvcCheck) -> dict:
 
 
 def print_mode_list(modes: list[dict]) -> None:
-    for mode in modes:
-        mark = " [R]" if mode["reconstructed"] else ""
-        print(f"{mode['key']:<24}{mode['vendor'] or 'any':<14}L{mode['level']:<3}{mode['features']:>4} features  "
-              f"{mode['label']}{mark}")
+    console.table(("mode", "vendor", "level", "features", "label"),
+                  ((m["key"], m["vendor"] or "any", m["level"], m["features"], m["label"] + (" [R]" if m["reconstructed"] else ""))
+                   for m in modes))
+    if any(m["reconstructed"] for m in modes):
+        console.say(("[R]: feature list reconstructed (evc show MODE says from what)", "dim"))
 
 
 def print_mode_detail(mode: dict) -> None:
-    print(f"{mode['key']}: {mode['label']} ({mode['vendor']}, level {mode['level']}, parent {mode['parent'] or '-'})")
-    print(f"adds: {' '.join(mode['adds']) or '-'}")
+    console.say((mode["key"], "head"), f": {mode['label']} ({mode['vendor']}, level {mode['level']}, "
+                                       f"parent {mode['parent'] or '-'})")
+    console.say(f"adds: {' '.join(mode['adds']) or '-'}")
     if mode.get("scalars"):
         reasoned = any(s.startswith("reasoning") for s in mode.get("scalar_sources", {}).values())
-        print("presents: " + ", ".join(f"{name} {value:#x}" for name, value in mode["scalars"].items())
-              + (" [R]" if reasoned else ""))
+        console.say("presents: " + ", ".join(f"{name} {value:#x}" for name, value in mode["scalars"].items())
+                    + (" [R]" if reasoned else ""))
     if mode.get("provenance"):
         kinds = [source.split(":")[0] for source in mode["provenance"].values()]
-        print("evidence per feature: " + ", ".join(f"{kind} {kinds.count(kind)}" for kind in dict.fromkeys(kinds))
-              + " (--json lists it)")
-    print(f"features ({len(mode['features'])}):")
-    print(wrap(mode["features"]))
+        console.say("evidence per feature: " + ", ".join(f"{kind} {kinds.count(kind)}" for kind in dict.fromkeys(kinds))
+                    + " (--json lists it)")
+    console.say(f"features ({len(mode['features'])}, {mode['names']} names):")
+    console.feature_groups(mode["canonical_features"], mode["names"], indent=2)
     if mode["notes"]:
-        print(wrap(f"notes: {mode['notes']}", ""))
+        console.hanging(f"notes: {mode['notes']}", indent=0, first="")
 
 
 def print_evc_check(document: dict) -> None:
-    for host in document["hosts"]:
-        print(f"{host['host']}: {host['max_evc_mode'] or 'no EVC mode'}")
-        if host["next_mode"]:
-            print(f"  not {host['next_mode']}: lacks {' '.join(host['next_mode_missing'])}")
-        for finding, names in host["likely_causes"].items():
-            print(f"  likely cause: BIOS finding {finding} hides {' '.join(names)}")
+    """The cluster's mode first (several hosts), then each host's mode and why not the next one."""
     if "cluster" in document:
         cluster = document["cluster"]
-        print(f"cluster: {cluster['max_evc_mode'] or 'no EVC mode'}" + (f" ({cluster['reason']})" if "reason" in cluster else ""))
+        reason = cluster.get("reason") or f"the highest mode all {len(document['hosts'])} hosts offer"
+        console.verdict_line("cluster", bool(cluster["max_evc_mode"]), cluster["max_evc_mode"] or "no EVC mode",
+                             f" ({reason})")
+    for host in document["hosts"]:
+        console.verdict_line(host["host"], bool(host["max_evc_mode"]), host["max_evc_mode"] or "no EVC mode")
+        if host["next_mode"]:
+            missing = host["next_mode_missing"]
+            console.hanging(f"not {host['next_mode']}: lacks {', '.join(console.group_summary(missing, ''))}:",
+                            indent=4, first="")
+            console.words(missing, "      ")
+        for finding, names in host["likely_causes"].items():
+            console.hanging(f"likely cause: BIOS finding {finding} hides {' '.join(names)}", indent=4, first="")
+    console.next_steps(document.get("next_steps", []), indent=0)

@@ -1,0 +1,253 @@
+"""The next step after a verdict, a baseline or an EVC check, as an admin would take it.
+
+- ``compare`` A -> B, incompatible: the BIOS setting on B that hides what the VM needs (a finding
+  in B's fingerprint, ``data/remedies.csv``), the exact ``cpucompat mask A --target B`` command
+  that levels the VM down to B, and the EVC mode / QEMU model both offer (a psABI level when
+  neither is named). A VM keeps its CPU until it is powered off: a mask applies from then on.
+- ``baseline`` and ``evc check``: the EVC mode, QEMU model and psABI level to configure the
+  cluster with, and for the next one up the hosts to fix (BIOS setting, microcode update) or
+  leave out to reach it: its weakest links, checked by recomputing the cluster without them.
+
+Each step is a ``Step``: an action, one sentence, and where it applies a command, hosts, a
+named baseline and features (canonical names); ``Step.json()`` is what the ``--json``
+documents carry as ``next_steps``, and the views print them.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import NamedTuple
+
+from .cluster import NAMED_KINDS, ClusterBaseline, Policy, cluster_baseline, esxi_view, usable_features
+from .compare import Source, Verdict
+from .decode import Decoded
+from .evc import EvcCheck, likely_causes, next_mode_up
+from .knowledge import baselines
+from .knowledge.tables import table
+
+#: How a kind of named baseline is called in a sentence.
+KIND_LABELS = {"evc": "EVC mode", "qemu": "QEMU model", "psabi": "psABI level"}
+#: Clusters up to this size get the mask command naming every host (``--target`` per host).
+MASK_ALL_HOSTS = 6
+#: Features named in a sentence before "and N more".
+NAMED_FEATURES = 6
+
+
+@dataclass(frozen=True)
+class Step:
+    """One next step: ``action`` is bios, microcode, mask, evc, qemu, psabi, leave-out, cold-migrate or split."""
+
+    action: str
+    text: str
+    command: str | None = None
+    hosts: tuple[str, ...] = ()
+    baseline: str | None = None
+    features: tuple[str, ...] = ()
+
+    def json(self) -> dict:
+        return {"action": self.action, "text": self.text, "command": self.command, "hosts": list(self.hosts),
+                "baseline": self.baseline, "features": list(self.features)}
+
+
+class Remedy(NamedTuple):
+    cause: str
+    features: str = ""
+    vendor: str = ""
+    action: str = ""
+    source: str = ""
+
+
+@cache
+def remedies() -> dict[str, Remedy]:
+    """``data/remedies.csv`` by cause: BIOS finding ids, and microcode updates matched by features."""
+    return {row.cause: row for row in table("remedies.csv", Remedy)}
+
+
+def feature_list(names: Sequence[str]) -> str:
+    """``nx``, ``aes, pclmulqdq``, ``a, b, c, d, e, f and 3 more``."""
+    names = sorted(names)
+    shown = ", ".join(names[:NAMED_FEATURES])
+    return shown + (f" and {len(names) - NAMED_FEATURES} more" if len(names) > NAMED_FEATURES else "")
+
+
+def mask_command(vm: str, *, targets: Sequence[str] = (), evc: str | None = None, qemu_model: str | None = None,
+                 fmt: str | None = None, options: Sequence[str] = ()) -> str | None:
+    """The ``cpucompat mask`` command line, every argument quoted for a POSIX shell; None when an
+    input is stdin (``-``), which a second command cannot read again."""
+    if vm == "-" or "-" in targets:
+        return None
+    argv = ["cpucompat", "mask", vm, *(a for t in targets for a in ("--target", t))]
+    argv += ["--evc", evc] if evc else ["--qemu-model", qemu_model] if qemu_model else []
+    argv += (["--format", fmt] if fmt else []) + list(options)
+    return shlex.join(argv)
+
+
+def repairs(host: Decoded, missing: Sequence[str]) -> list[Step]:
+    """The BIOS settings (findings in the host's fingerprint) and microcode updates that give
+    ``missing`` back on one host."""
+    steps, explained = [], set()
+    for finding, hidden in likely_causes(list(missing), host.findings).items():
+        remedy = remedies().get(finding)
+        if remedy:
+            alone = "it alone removes" if set(hidden) == set(missing) else "it removes"
+            steps.append(Step("bios", f"{remedy.action} on {host.name}: {alone} {feature_list(hidden)}",
+                              hosts=(host.name,), features=tuple(hidden)))
+            explained |= set(hidden)
+    for remedy in remedies().values():
+        wanted = set(remedy.features.split())
+        lost = sorted((wanted & set(missing)) - explained)
+        if wanted and lost and remedy.vendor in ("", host.vendor):
+            steps.append(Step("microcode", f"{remedy.action} on {host.name}: it lacks {feature_list(lost)}",
+                              hosts=(host.name,), features=tuple(lost)))
+    return steps
+
+
+def compare_steps(source: Source, verdict: Verdict, target: Decoded, source_host: Decoded | None = None,
+                  policy: Policy = Policy(), options: Sequence[str] = ()) -> list[Step]:
+    """What makes an incompatible verdict work; nothing for a compatible one."""
+    if verdict.compatible:
+        return []
+    if verdict.vendor_mismatch:
+        old, new = verdict.vendor_mismatch
+        return [Step("cold-migrate", f"no live migration from {old} to {new} CPUs: shut the VM down and "
+                                     f"start it on {target.name}", hosts=(target.name,))]
+    steps = repairs(target, verdict.missing)
+    if source_host is None:
+        return steps + _named_offer(baselines.get(source.name), target, policy)
+    steps.append(Step("mask", f"level the VM down to what {target.name} offers (from the VM's next power-on)",
+                      mask_command(source_host.path, targets=[target.path], options=options),
+                      hosts=(target.name,), features=tuple(verdict.missing)))
+    if not verdict.missing:  # lower limits only: a named baseline would not lower them
+        return steps
+    both = cluster_baseline([source_host, target], policy).named
+    return steps + _both_offer(both, source_host, target, options)
+
+
+def _both_offer(named: dict, vm: Decoded, target: Decoded, options: Sequence[str]) -> list[Step]:
+    """Steps naming the EVC mode and QEMU model (else the psABI level) the VM's host and the target share."""
+    evc, qemu, psabi = named.get("evc"), named.get("qemu"), named.get("psabi")
+    steps = []
+    if evc:
+        steps.append(Step("evc", f"or run it under EVC mode {evc.key}, which both offer (per VM, or the cluster's mode)",
+                          mask_command(vm.path, evc=evc.key, fmt="vmx-evc"), baseline=evc.key))
+    if qemu:
+        steps.append(Step("qemu", f"or start it as QEMU model {qemu.key} (-cpu {qemu.key}), which both offer",
+                          mask_command(vm.path, qemu_model=qemu.key, options=options), baseline=qemu.key))
+    if psabi and not (evc or qemu):
+        steps.append(Step("psabi", f"or level it to psABI level {psabi.key}, which both offer",
+                          mask_command(vm.path, qemu_model=psabi.key, options=options), baseline=psabi.key))
+    return steps
+
+
+def _named_offer(wanted: baselines.Baseline, target: Decoded, policy: Policy) -> list[Step]:
+    """A named baseline the target lacks: the highest of that kind it offers instead."""
+    offered = _highest(wanted.kind, [target], policy, wanted.vendor or target.vendor)
+    if offered is None:
+        return []
+    label = KIND_LABELS[wanted.kind]
+    return [Step(wanted.kind, f"{target.name} offers {label} {offered.key} at most: start the VM under "
+                              f"{offered.key} instead of {wanted.key}", hosts=(target.name,), baseline=offered.key)]
+
+
+def _view(kind: str, hosts: Sequence[Decoded], policy: Policy) -> frozenset[str]:
+    """What hosts offer together, as a kind of named baseline is judged: EVC modes on the ESXi
+    view of the plain intersection, QEMU models and psABI levels on the usable features."""
+    common = frozenset.intersection(*(h.features for h in hosts))
+    if kind == "evc":
+        return esxi_view(common)
+    seen = frozenset.union(*(h.features for h in hosts))
+    return usable_features(common, policy, seen) | policy.never_blocking()
+
+
+def _highest(kind: str, hosts: Sequence[Decoded], policy: Policy, vendor: str | None) -> baselines.Baseline | None:
+    return baselines.highest_satisfied(_view(kind, hosts, policy), vendor, kind)
+
+
+def next_up(kind: str, current: baselines.Baseline | None, present: frozenset[str],
+            vendor: str | None) -> baselines.Baseline | None:
+    """The named baseline one step above ``current``: the EVC mode one up (``evc.next_mode_up``);
+    for QEMU models and psABI levels, of those above it the one the hosts miss fewest features of."""
+    if kind == "evc":
+        return next_mode_up(current, vendor, present) if vendor else None
+    floor = current.level if current else -1
+    above = [b for b in baselines.load_baselines(kind) if b.fits_vendor(vendor) and b.level > floor]
+    return min(above, key=lambda b: (len(b.required - present), b.level), default=None)
+
+
+def configure_steps(named: dict, hosts: Sequence[Decoded], options: Sequence[str] = ()) -> list[Step]:
+    """The named baselines to configure a cluster with, and the mask keeping all the hosts share."""
+    first = hosts[0]
+    steps = []
+    if named.get("evc"):
+        key = named["evc"].key
+        steps.append(Step("evc", f"vSphere: set the cluster's EVC mode to {key} (or per VM, with this mask)",
+                          mask_command(first.path, evc=key, fmt="vmx-evc"), baseline=key))
+    if named.get("qemu"):
+        key = named["qemu"].key
+        steps.append(Step("qemu", f"KVM: start VMs as QEMU model {key} (-cpu {key}), which every host offers",
+                          mask_command(first.path, qemu_model=key, options=options), baseline=key))
+    if named.get("psabi"):
+        key = named["psabi"].key
+        steps.append(Step("psabi", f"guests built for {key} or lower run on every host", baseline=key))
+    if 1 < len(hosts) <= MASK_ALL_HOSTS:
+        steps.append(Step("mask", f"or keep every feature all hosts share, for a VM started on {first.name}",
+                          mask_command(first.path, targets=[h.path for h in hosts[1:]], options=options)))
+    return steps
+
+
+def reach_next(kind: str, hosts: Sequence[Decoded], current: baselines.Baseline | None,
+               policy: Policy = Policy()) -> list[Step]:
+    """The hosts that keep the cluster below the next named baseline of ``kind``, and how to fix
+    them; nothing when every host lacks it or leaving them out would not reach it."""
+    vendor = hosts[0].vendor if len({h.vendor for h in hosts}) == 1 else None
+    if kind != "psabi" and vendor is None:
+        return []
+    wanted = next_up(kind, current, _view(kind, hosts, policy), vendor)
+    if wanted is None:
+        return []
+    lacking = {h.name: baselines.missing_for(wanted, _view(kind, [h], policy)) for h in hosts}
+    weak = [h for h in hosts if lacking[h.name]]
+    rest = [h for h in hosts if not lacking[h.name]]
+    if not weak or len(weak) * 2 > len(hosts) or not baselines.satisfies(_view(kind, rest, policy), wanted):
+        return []  # only a minority of weak links is worth leaving out
+    missing = sorted({name for h in weak for name in lacking[h.name]})
+    label = f"{KIND_LABELS[kind]} {wanted.key}"
+    they = "it lacks" if len(weak) == 1 else "they lack"
+    steps = [Step("leave-out", f"to reach {label}, fix or leave out {_count(weak)} ({they} "
+                               f"{feature_list(missing)})", hosts=tuple(h.name for h in weak),
+                  baseline=wanted.key, features=tuple(missing))]
+    return steps + [step for h in weak for step in repairs(h, lacking[h.name])]
+
+
+def _count(hosts: Sequence[Decoded]) -> str:
+    return "this host" if len(hosts) == 1 else f"these {len(hosts)} hosts"
+
+
+def baseline_steps(result: ClusterBaseline, policy: Policy = Policy(), options: Sequence[str] = ()) -> list[Step]:
+    """``baseline``: the named baselines to configure, then the weakest links to the next ones."""
+    steps = configure_steps(result.named, result.hosts, options)
+    for kind in NAMED_KINDS:
+        steps += reach_next(kind, result.hosts, result.named.get(kind), policy)
+    return steps
+
+
+def evc_check_steps(check: EvcCheck, hosts: Sequence[Decoded], policy: Policy = Policy()) -> list[Step]:
+    """``evc check``: the mode to configure, each host's BIOS or microcode fix for its next mode,
+    and the hosts that keep the cluster below the next mode."""
+    if check.cluster and check.cluster_reason:
+        return [Step("split", f"{check.cluster_reason}: make one cluster per CPU vendor")]
+    mode = check.cluster_mode if check.cluster else check.hosts[0].mode
+    steps = []
+    if mode and check.cluster:
+        steps.append(Step("evc", f"vSphere: set the cluster's EVC mode to {mode.key}", baseline=mode.key))
+    elif mode:
+        steps.append(Step("evc", f"{hosts[0].name} offers EVC modes up to {mode.key}: its cluster can run "
+                                 f"at {mode.key} or lower", hosts=(hosts[0].name,), baseline=mode.key))
+    for host, result in zip(hosts, check.hosts):
+        steps += repairs(host, result.missing)
+    if check.cluster:
+        steps += [s for s in reach_next("evc", hosts, mode, policy) if s.action == "leave-out"]
+    return steps
