@@ -339,8 +339,7 @@ def mask(
     target: Annotated[list[str] | None, typer.Option("--target", metavar="HOST", help="A host the VM must be able to run on (repeat).")] = None,
     evc: Annotated[str | None, typer.Option("--evc", metavar="MODE", help="Mask down to this EVC mode.")] = None,
     qemu_model: Annotated[str | None, typer.Option("--qemu-model", metavar="MODEL", help="Mask down to this QEMU model (or psABI level).")] = None,
-    fmt: Annotated[MaskFormat | None, typer.Option("--format", "-f", help="Configuration language of the mask "
-                                                   "(default: featmask for vSphere records, else qemu).")] = None,
+    fmt: Annotated[MaskFormat | None, typer.Option("--format", "-f", help="Configuration language of the mask (default: featmask for vSphere records, else qemu).")] = None,
     output: Annotated[str, typer.Option("-o", "--output", metavar="FILE", help="Write the mask here, atomically (default: stdout).")] = "-",
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
     qemu_base: Annotated[str, typer.Option("--qemu-base", metavar="BASE", help="qemu format: -cpu BASE (host, max or a model).")] = "host",
@@ -384,8 +383,7 @@ def mask(
 
     guest_floors(plan.vm_features - set(plan.hidden), f"this mask ({plan.target_label})", guest or [],
                  before=plan.vm_features)  # by default only the floors the mask takes away
-    if fmt is None:  # VMware's own per-VM form (hardware version 9+) where the inputs come from vSphere
-        fmt = MaskFormat.featmask if any(h.format.startswith("vsphere-") for h in (vm, *targets)) else MaskFormat.qemu
+    fmt = fmt or (MaskFormat.featmask if any(h.format.startswith("vsphere-") for h in (vm, *targets)) else MaskFormat.qemu)
     text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
     write_text(output, text, force=force)
 

@@ -1,28 +1,86 @@
-"""VMware feature-name masks in the .vmx: ``featMask.vm.cpuid.<NAME> = "Val:0"``.
+"""VMware feature-name masks in the .vmx: ``featMask.vm.cpuid.<NAME> = "Val:<n>"``.
 
-The recommended per-VM mask for hardware version 9 and later. Names are VMware's upper-case
-feature names (``SSE41``, ``LAHF64``, ``AVX512F``; the ``vmware`` column of features.csv, as
-seen second-hand in ``vmware-vmx``); ``Val:0`` requires the feature absent. VMware knows far
-fewer names than CPUID has bits, and offers no featMask for leaf limits, address width or XSAVE
-components; all of those are listed in a comment: ``--format vmx`` writes them bit by bit
-(legacy ``cpuid.<leaf>.<reg>`` masks), except what lives in CPUID subleaves.
+VMware's per-VM mask for hardware version 9 and later (the vSphere API reference for
+``VirtualMachineCpuIdInfoSpec``: FeatureMask supersedes the CpuIdInfo bit strings of
+``--format vmx`` as of API 5.1), and the form ESXi writes for per-VM EVC. ``<NAME>`` is a key of
+vCenter's own feature vocabulary (featureCapability, featureRequirement, EVC featureMask:
+``cpuid.<NAME>``, any case), mapped through the ``vmware`` column of features.csv and the
+``vmware_keys`` of baselines/evc.json. It writes:
+
+- ``Val:0`` for every hidden feature VMware names (``SSE41``, ``LAHF64``, ``AVX512F``);
+- ``Val:0`` for every hidden XSAVE component VMware names (``XCR0_MASTER_OPMASK`` ...);
+- the targets' value for a lowered max basic / extended leaf (``NUMLEVELS``, ``NUM_EXT_LEVELS``,
+  which vCenter's EVC featureMasks carry as ``Val:0xd``).
+
+No key is invented: a hidden feature VMware has no name for is listed in a comment saying that
+featMask cannot hide it and what to do instead (hosts that have it; ``--format vmx`` for hardware
+version 8 and older where the bit is outside CPUID subleaves), and so is a lowered address width.
 """
 
 from __future__ import annotations
 
+from ..knowledge.vmware import featmask_name, vmware_key, vmware_keys
 from .bits import Unexpressed, commented, header, split_by_name, unexpressed_notes
+from .vmx import expressible
 
 WORDS = Unexpressed(
     what="featMask",
-    features="featMask has no VMware name for these hidden features; --format vmx (hardware version 8 and "
-             "older) can hide those outside CPUID subleaves:",
-    lower="use --format vmx",
-    xsave="use --format vmx",
+    features="",  # unnamed features are worded by _unnamed_notes
+    lower="vCenter has no key for it: move the VM only to hosts with at least that many, or use --format vmx "
+          "(hardware version 8 and older)",
+    xsave="vCenter names no such component: move the VM only to hosts that have them",
 )
 
 
-def render(plan, options) -> str:
+def _listed(features) -> list[str]:
+    return [f"  {f.name}  {f.where()}" for f in features]
+
+
+def _unnamed_notes(unnamed) -> list[str]:
+    """What featMask cannot say about hidden features VMware has no name for, and what to do."""
+    base = set(vmware_keys()["always_exposed"])
+    everywhere = [f for f in unnamed if f.name in base]
+    rest = [f for f in unnamed if f.name not in base]
+    notes = []
+    if everywhere:
+        notes.append("featMask cannot hide these: vCenter names no such feature, and every CPU ESXi runs on "
+                     "has them (no ESXi host lacks them):")
+        notes += _listed(everywhere)
+    if rest:
+        notes.append("featMask cannot hide these: vCenter's feature vocabulary (featureCapability, "
+                     "featureRequirement, EVC featureMask keys) has no name for them on this CPU vendor:")
+        notes += _listed(rest)
+        legacy = [f.name for f in rest if expressible(f)]
+        notes.append("instead: move the VM only to hosts that have them; check the VM's runtime.featureRequirement "
+                     "(cpucompat vsphere collect): ESXi may not show them to a VM at all")
+        notes.append("hardware version 8 and older: --format vmx hides " + (" ".join(legacy) if legacy else
+                     "none of them (they live in CPUID subleaves)"))
+    return notes
+
+
+def _xsave_named(plan) -> dict[int, str]:
+    """Hidden XSAVE components with a VMware key: component -> NAME."""
+    found = {c: featmask_name("xsave", c) for c in range(64) if plan.xsave_hidden >> c & 1}
+    return {c: name for c, name in found.items() if name}
+
+
+def entries(plan) -> tuple[list[tuple[str, str]], list[str]]:
+    """(NAME, value) of every featMask line, and the comment lines for what they cannot say."""
     named, unnamed = split_by_name(plan, "vmware")
-    lines = header(plan) + commented(unexpressed_notes(plan, unnamed, WORDS))
-    lines.extend(f'featMask.vm.cpuid.{name} = "Val:0"' for name, _ in named)
-    return "\n".join(lines) + "\n"
+    ambiguous = [f for name, f in named if vmware_key(f"cpuid.{name}", plan.vm_vendor) != ("feature", f.name)]
+    named = [(name, f) for name, f in named if f not in ambiguous]  # on AMD, STIBP means amd_stibp
+    unnamed = unnamed + ambiguous
+    xsave = _xsave_named(plan)
+    lowered = {field: featmask_name("scalar", field) for field in plan.lower}
+    lowerable = tuple(field for field, name in lowered.items() if name)
+    left = plan.xsave_hidden & ~sum(1 << c for c in xsave)
+    notes = _unnamed_notes(unnamed) + unexpressed_notes(plan, [], WORDS, lowerable=lowerable, xsave_left=left)
+    lines = [(name, "0") for name, _ in named] + [(xsave[c], "0") for c in sorted(xsave)]
+    lines += [(lowered[field], f"{plan.lower[field]:#x}") for field in lowerable]
+    return lines, notes
+
+
+def render(plan, options) -> str:
+    lines, notes = entries(plan)
+    text = header(plan) + commented(notes) + [f'featMask.vm.cpuid.{name} = "Val:{value}"' for name, value in lines]
+    return "\n".join(text) + "\n"

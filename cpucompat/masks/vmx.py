@@ -12,8 +12,8 @@ no subleaf and no colons, the one real-world leaf-7 line found anywhere being
 ``cpuid.7.ebx = "-------------0------------------"``. No evidence was found that ESXi reads a
 subleaf key (``cpuid.7.0.ebx``, ``cpuid.7.1.eax``, ``cpuid.d.1.eax``), so features in other
 subleaves (7.1, 0xD.1 ...) and XSAVE components cannot be hidden in this form: the output says
-so in a comment and points to featmask. VMware looks up ``<key>.amd`` first on AMD hosts, so for
-an AMD (or Hygon) VM every line is written in both forms.
+so in a comment and points to featmask where VMware names them. VMware looks up ``<key>.amd``
+first on AMD hosts, so for an AMD (or Hygon) VM every line is written in both forms.
 
 What it writes: every expressible hidden feature's bit as ``0``; a lowered max basic or extended
 leaf as the exact value of leaf 0 / 0x80000000 EAX; lowered physical address bits as
@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from ..cpuid_fields import vendor_families, xsave_component_names
 from ..knowledge.features import feature_table
+from ..knowledge.vmware import featmask_name
 from .bits import commented, forced_bits, has_subleaf, header
 
 KEEP = "-"
@@ -39,25 +40,42 @@ def key(leaf: int, subleaf: int, register: str) -> str | None:
     return f"cpuid.{leaf:x}.{register}"
 
 
+def expressible(feature) -> bool:
+    """Whether this form can hide a feature: its bit is outside subleaves without an evidenced key."""
+    return key(feature.leaf, feature.subleaf, feature.reg) is not None
+
+
 def unexpressed_features(plan) -> frozenset[str]:
     """Hidden features this form cannot hide: those in subleaves without an evidenced key."""
     table = feature_table()
-    return frozenset(name for name in plan.hidden
-                     if key(table.by_name[name].leaf, table.by_name[name].subleaf, "eax") is None)
+    return frozenset(name for name in plan.hidden if not expressible(table.by_name[name]))
+
+
+def _notes(plan) -> list[str]:
+    """What this form cannot hide, and where featMask (hardware version 9 and later) can."""
+    table = feature_table()
+    unexpressed = sorted(unexpressed_features(plan))
+    named = [n for n in unexpressed if table.by_name[n].vmware]
+    unnamed = [n for n in unexpressed if not table.by_name[n].vmware]
+    why = "cannot be hidden in the legacy cpuid.<leaf>.<reg> form (no evidence that ESXi reads a subleaf key): "
+    notes = []
+    if named:
+        notes.append(why + " ".join(named) + "; use --format featmask (hardware version 9 and later)")
+    if unnamed:
+        notes.append(why + " ".join(unnamed) + "; featMask has no VMware name for them either: move the VM only "
+                     "to hosts that have them")
+    if plan.xsave_hidden:
+        components = [c for c in range(64) if plan.xsave_hidden >> c & 1]
+        featmask = [featmask_name("xsave", c) for c in components if featmask_name("xsave", c)]
+        notes.append("XSAVE state components " + ", ".join(xsave_component_names(plan.xsave_hidden))
+                     + " cannot be hidden in this form either (leaf 0xD has subleaves); "
+                     + (f"--format featmask hides {' '.join(featmask)}" if featmask else "featMask names none of them"))
+    return notes
 
 
 def render(plan, options) -> str:
     amd = vendor_families().get(plan.vm_vendor) == "amd"
-    lines = header(plan)
-    unexpressed = sorted(unexpressed_features(plan))
-    notes = []
-    if unexpressed:
-        notes.append("cannot be hidden in the legacy cpuid.<leaf>.<reg> form (no evidence that ESXi reads a "
-                     "subleaf key): " + " ".join(unexpressed) + "; use --format featmask (hardware version 9 and later)")
-    if plan.xsave_hidden:
-        notes.append("XSAVE state components " + ", ".join(xsave_component_names(plan.xsave_hidden))
-                     + " cannot be hidden in this form either (leaf 0xD has subleaves)")
-    lines += commented(notes)
+    lines = header(plan) + commented(_notes(plan))
     if amd:
         lines.append("# AMD CPU: VMware reads the .amd form of a key first, so both forms are given")
     for (leaf, subleaf, register), forced in forced_bits(plan).items():

@@ -183,7 +183,10 @@ def test_header_comes_first_and_intel_has_no_amd_keys():
     assert plan.xsave_hidden >> 8 & 1
     assert not [k for k in entries if k.startswith("cpuid.d.")]
     notes = comment_text(text, len(header))
-    assert "XSAVE state components" in notes and "pt(8)" in notes and "--format featmask" in notes
+    assert "XSAVE state components" in notes and "pt(8)" in notes and "--format featmask hides XCR0_MASTER_OPMASK" in notes
+    # subleaf features: featmask where VMware names them (7.1 AVX_VNNI), never where it does not (7.2 BHI_CTRL)
+    assert re.search(r"avx_vnni [^;]*; use --format featmask", notes)
+    assert re.search(r"bhi_ctrl [^;]*; featMask has no VMware name for them either", notes)
 
 
 def test_amd_keys_mirror_plain_keys():
