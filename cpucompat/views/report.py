@@ -125,17 +125,18 @@ def heat_row(row: np.ndarray, groups: list[dict], policy: Policy, vocabulary: st
 
 # --- CPUID classes ----------------------------------------------------------------------
 
-def _signature(fleet: Fleet, host: int) -> str:
-    """``family 0x6 model 0x55 stepping 7`` of one host (``?`` where the input had none)."""
-    values = fleet.scalars.iloc[host]
+def signatures(fleet: Fleet, raw: dom.RawClasses) -> list[str]:
+    """``family 0x6 model 0x55 stepping 7`` of each CPUID class (``?`` where the input had none)."""
+    firsts = [int(m[0]) for m in raw.members]
+    columns = {name: fleet.scalars[name].iloc[firsts].tolist() for name in ("family", "model", "stepping")}
 
-    def shown(name: str, hexa: bool) -> str:
-        value = values[name]
+    def shown(value, hexa: bool) -> str:
         if pandas().isna(value):
             return "?"
         return f"{int(value):#x}" if hexa else str(int(value))
 
-    return f"family {shown('family', True)} model {shown('model', True)} stepping {shown('stepping', False)}"
+    return [f"family {shown(f, True)} model {shown(m, True)} stepping {shown(s, False)}"
+            for f, m, s in zip(columns["family"], columns["model"], columns["stepping"])]
 
 
 def raw_names(raw: dom.RawClasses, policy: Policy) -> list[str]:
@@ -149,7 +150,7 @@ def cpuid_classes(fleet: Fleet, report: FleetReport, raw: dom.RawClasses, summar
                   vocabulary: str, budget: list[int]) -> list[dict]:
     """Every CPUID class with its hosts (within ``budget``, shared by the whole page), compatibility
     class, signature and ladder."""
-    names = raw_names(raw, policy)
+    names, cpus = raw_names(raw, policy), signatures(fleet, raw)
     compat = summary["classes"]
     out = []
     for i, members in enumerate(raw.members):
@@ -157,7 +158,7 @@ def cpuid_classes(fleet: Fleet, report: FleetReport, raw: dom.RawClasses, summar
         budget[0] -= shown.size
         item = compat[int(report.groups.of_host[members[0]])]
         out.append({"name": names[i], "hosts": int(raw.counts[i]), "vendor": raw.vendors[i],
-                    "signature": _signature(fleet, int(members[0])),
+                    "signature": cpus[i],
                     "compatibility_class": item.get("name") or item["id"],
                     "host_names": [str(h) for h in fleet.hosts.iloc[shown]],
                     "ladder": ladder(raw.rows[i], raw.vendors[i], policy, vocabulary)})
@@ -196,13 +197,13 @@ def weakest_links(report: FleetReport, raw: dom.RawClasses, summary: dict, polic
     return result
 
 
-def same_cpu(fleet: Fleet, raw: dom.RawClasses, names: list[str], vocabulary: str) -> list[dict]:
+def same_cpu(raw: dom.RawClasses, classes: list[dict], vocabulary: str) -> list[dict]:
     """CPUID classes lacking features that hosts with the same vendor and CPU signature have, and
     the BIOS settings that explain them (the rest: no BIOS setting in cpucompat's data does)."""
     table = feature_table()
     by_signature: dict[tuple, list[int]] = {}
-    for i, members in enumerate(raw.members):
-        by_signature.setdefault((raw.vendors[i], _signature(fleet, int(members[0]))), []).append(i)
+    for i, item in enumerate(classes):
+        by_signature.setdefault((item["vendor"], item["signature"]), []).append(i)
     out = []
     for (vendor, signature), index in by_signature.items():
         if len(index) < 2:
@@ -214,7 +215,7 @@ def same_cpu(fleet: Fleet, raw: dom.RawClasses, names: list[str], vocabulary: st
                 continue
             causes = dom.bios_causes(lacking)
             explained = {n for hidden in causes.values() for n in hidden}
-            out.append({"class": names[i], "hosts": int(raw.counts[i]), "vendor": vendor, "signature": signature,
+            out.append({"class": classes[i]["name"], "hosts": int(raw.counts[i]), "vendor": vendor, "signature": signature,
                         "lacking": spell(lacking, vocabulary),
                         "bios": {f: spell(hidden, vocabulary) for f, hidden in causes.items()},
                         "remedies": [dom.BIOS_REMEDIES.get(f, f) for f in causes],
@@ -249,7 +250,7 @@ def vendor_part(fleet: Fleet, summary: dict, policy: Policy, vocabulary: str, bu
             "heat_groups": [{"label": g["label"], "view": g["view"], "features": spell(g["features"], vocabulary)}
                             for g in groups],
             "weakest_links": weakest_links(report, raw, summary, policy, vocabulary),
-            "same_cpu": same_cpu(fleet, raw, [c["name"] for c in classes], vocabulary),
+            "same_cpu": same_cpu(raw, classes, vocabulary),
             "guest_floors": guest_floors(report, raw, policy)}
 
 

@@ -1,0 +1,112 @@
+#!/usr/bin/env python3
+"""Benchmark ``cpucompat report``: page size, build time and headless Chromium's render time.
+
+For each size, ``fleet synth`` makes a fleet table (CSV) from real InstLatx64 dumps of two vendors
+(Haswell-EP, Cascade Lake, Ice Lake, Milan; with the fleet synth BIOS masks: 0.5% NX off, ...).
+Then:
+
+- build: ``cpucompat report FILE -o PAGE`` end to end (fresh processes: interpreter, imports,
+  ingest, the document, the page, the atomic write), and in one process the document and the page
+  alone (``report_document`` + ``report_page``, the table already read); medians;
+- size: the page's bytes (the goal: under 5 MB at 10,000 hosts);
+- render: Debian's ``chromium --headless`` loading the page and taking a screenshot, and loading it
+  and dumping the DOM, each a whole browser run (start-up included); medians of ``--runs``, next
+  to the same runs on an empty page (what start-up alone costs). The goal: under 3 s.
+
+Prints a markdown table. Usage: ``python scripts/bench_report.py [--sizes 10000] [--runs 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+INSTLATX64 = REPO.parent / "shared" / "reference" / "dumps" / "instlatx64"
+DUMPS = ("GenuineIntel00306F2_HaswellEP_00_CPUID.txt", "GenuineIntel0050657_CascadeLakeSP_CPUID1.txt",
+         "GenuineIntel00606A6_ICX_CPUID3.txt", "AuthenticAMD0A00F11_K19_Milan_CPUID1.txt")
+CPUCOMPAT = [sys.executable, "-m", "cpucompat"]
+
+
+def timed(command: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def browser_runs(browser: str, page: Path, folder: Path, runs: int) -> tuple[float, float]:
+    """Medians of a screenshot run and a --dump-dom run (each a fresh browser)."""
+    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
+              f"--user-data-dir={folder / 'profile'}", "--window-size=1400,2400"]
+    shots, dumps = [], []
+    for _ in range(runs):
+        shots.append(timed([*common, f"--screenshot={folder / 'shot.png'}", page.as_uri()]))
+        dumps.append(timed([*common, "--dump-dom", page.as_uri()]))
+    return statistics.median(shots), statistics.median(dumps)
+
+
+def in_process(table: Path, runs: int) -> float:
+    """Median seconds of report_document + report_page over a table already read."""
+    from cpucompat.cluster import Policy
+    from cpucompat.fleet.tables import read_table
+    from cpucompat.views.report import report_document
+    from cpucompat.views.report_page import report_page
+
+    fleet = read_table(str(table))
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        with contextlib.redirect_stderr(io.StringIO()):  # the guest-OS floor warnings
+            report_page(report_document(fleet, Policy()))
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def one_size(hosts: int, folder: Path, browser: str, runs: int, empty: tuple[float, float]) -> str:
+    table, page = folder / f"fleet-{hosts}.csv", folder / f"report-{hosts}.html"
+    synth = [*CPUCOMPAT, "fleet", "synth", "--hosts", str(hosts), "-o", str(table), "--seed", "7"]
+    for name in DUMPS:
+        synth += ["--from", str(INSTLATX64 / name)]
+    subprocess.run(synth, check=True, capture_output=True, cwd=REPO)
+    report = [*CPUCOMPAT, "report", str(table), "-o", str(page), "--force"]
+    end_to_end = statistics.median(timed(report) for _ in range(3))
+    alone = in_process(table, 3)
+    shot, dump = browser_runs(browser, page, folder, runs)
+    size = page.stat().st_size
+    return (f"| {hosts:,} | {size / 1e6:.2f} MB | {end_to_end:.2f} s | {alone:.2f} s | {shot:.2f} s "
+            f"({shot - empty[0]:+.2f} s) | {dump:.2f} s ({dump - empty[1]:+.2f} s) |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="10000", help="comma-separated host counts")
+    parser.add_argument("--runs", type=int, default=5, help="browser runs per measurement")
+    args = parser.parse_args()
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None or not INSTLATX64.exists():
+        sys.exit("needs Debian's chromium and ../shared/reference/dumps/instlatx64")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        blank = folder / "empty.html"
+        blank.write_text("<!DOCTYPE html><html><body></body></html>\n")
+        empty = browser_runs(browser, blank, folder, args.runs)
+        print(f"empty page: screenshot {empty[0]:.2f} s, --dump-dom {empty[1]:.2f} s (browser start-up)\n")
+        print("| hosts | page | `report` end to end | document + page | Chromium screenshot (over empty) "
+              "| Chromium --dump-dom (over empty) |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for hosts in (int(s) for s in args.sizes.split(",")):
+            print(one_size(hosts, folder, browser, args.runs, empty), flush=True)
+
+
+if __name__ == "__main__":
+    main()
