@@ -128,7 +128,7 @@ def compare_steps(source: Source, verdict: Verdict, target: Decoded, source_host
 
 def _both_offer(named: dict, vm: Decoded, target: Decoded, options: Sequence[str]) -> list[Step]:
     """Steps naming the EVC mode and QEMU model (else the psABI level) the VM's host and the target share."""
-    evc, qemu, psabi = named.get("evc"), named.get("qemu"), named.get("psabi")
+    evc, qemu, psabi = (_keeps_base(named.get(kind), vm) for kind in ("evc", "qemu", "psabi"))
     steps = []
     if evc:
         steps.append(Step("evc", f"or run it under EVC mode {evc.key}, which both offer (per VM, or the cluster's mode)",
@@ -140,6 +140,15 @@ def _both_offer(named: dict, vm: Decoded, target: Decoded, options: Sequence[str
         steps.append(Step("psabi", f"or level it to psABI level {psabi.key}, which both offer",
                           mask_command(vm.path, qemu_model=psabi.key, options=options), baseline=psabi.key))
     return steps
+
+
+def _keeps_base(baseline: baselines.Baseline | None, vm: Decoded) -> baselines.Baseline | None:
+    """The baseline, unless it lacks the base psABI level (x86-64) the VM has: a 32-bit model
+    such as kvm32 is no answer for a 64-bit guest."""
+    base = min(baselines.load_baselines("psabi"), key=lambda b: b.level)
+    if baseline and baselines.satisfies(vm.features, base) and not base.required <= baseline.features:
+        return None
+    return baseline
 
 
 def _named_offer(wanted: baselines.Baseline, target: Decoded, policy: Policy) -> list[Step]:

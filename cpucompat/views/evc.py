@@ -89,7 +89,9 @@ def print_evc_check(document: dict) -> None:
     """The cluster's mode first (several hosts), then each host's mode and why not the next one."""
     if "cluster" in document:
         cluster = document["cluster"]
-        reason = cluster.get("reason") or f"the highest mode all {len(document['hosts'])} hosts offer"
+        count = len(document["hosts"])
+        reason = cluster.get("reason") or (f"the highest mode all {count} hosts offer" if cluster["max_evc_mode"]
+                                           else f"no mode is offered by all {count} hosts")
         console.verdict_line("cluster", bool(cluster["max_evc_mode"]), cluster["max_evc_mode"] or "no EVC mode",
                              f" ({reason})")
     for host in document["hosts"]:

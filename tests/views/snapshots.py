@@ -16,11 +16,12 @@ SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
 UPDATE_ENV = "CPUCOMPAT_UPDATE_SNAPSHOTS"
 
 
-def cli_text(*args: str, expect: int | None = None) -> str:
-    """``cpucompat ARGS`` run as a user runs it, piped (no terminal, no colour): its stdout."""
+def cli_text(*args: str, expect: int | None = None, cwd: Path | None = None) -> str:
+    """``cpucompat ARGS`` run as a user runs it, piped (no terminal, no colour): its stdout. ``cwd``
+    lets inputs be named relative to a folder, so the text does not depend on where it lies."""
     env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "FORCE_COLOR")}
     done = subprocess.run([sys.executable, "-m", "cpucompat", *args], capture_output=True, text=True, env=env,
-                          timeout=300)
+                          timeout=300, cwd=cwd)
     if expect is not None:
         assert done.returncode == expect, f"exit {done.returncode}: {done.stderr}"
     assert "Traceback" not in done.stderr, done.stderr
