@@ -8,13 +8,14 @@ adds, computed by the same library:
   ``fleet`` names them), each with its compatibility class, CPU signature, hosts and ladder: the
   highest EVC mode (judged as vCenter judges hosts), QEMU model and psABI level, and the next rung
   up with the features the class lacks of it (why it stops there);
-- the heat map: per CPUID class, the features of each group it lacks. The groups are the
-  vendor's EVC modes (its main line), each with the features it adds to the mode below (the psABI levels for a
-  vendor without EVC modes), then the other features the policy judges, seen in the fleet, by kind;
+- the heat map: per compatibility class (``fleet``'s classes), its hosts and the features of each
+  group it lacks, in the KVM view; the groups are the feature families text output names
+  (``data/feature-families.csv``), the rest by group (instructions, security, ...);
 - weakest links: ``cluster.weakest_links``' rule over compatibility classes (the features at most
   5% of the hosts lack) and what the fleet would reach without those hosts;
 - same CPU, fewer features: CPUID classes that lack features other hosts with the same CPU
-  signature have, with the BIOS setting that explains them (``fleet/domains.bios_causes``);
+  signature have, with the BIOS setting (``fleet/domains.bios_causes``) or microcode update
+  (``data/remedies.csv``) that explains them;
 - guest-OS floors: every floor under the fleet baseline (``guests.check``, as ``fleet`` checks
   them) and how many hosts meet it on their own.
 """
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..advice import remedies
 from ..cluster import Policy, esxi_view, usable_features
 from ..evc import next_mode_up
 from .. import guests
@@ -36,14 +38,13 @@ from ..fleet.model import Fleet, pandas
 from ..knowledge import baselines
 from ..knowledge.features import feature_table
 from .baseline import key
+from .console import by_family, grouped
 from .fleet_vendors import NAMED_CLASSES, fleet_document, split_by_vendor
 
 #: Migration domains proposed unless ``--domains`` says otherwise.
 DOMAINS = 3
-#: Host names listed on the page at most, all CPUID classes together (the rest are counted).
+#: Host names one listing of the page (the heat map's, the ladder's) names at most; the rest are counted.
 HOST_NAMES = 50_000
-#: Feature groups of the heat map beyond the named rungs, by feature kind (data/features.csv).
-KIND_GROUPS = {"isa": "other instructions", "security": "security", "virt": "virtualization", "info": "information"}
 #: The share of hosts ``cluster.weakest_links`` lets lack a feature for it to count.
 WEAK_SHARE = 0.05
 
@@ -87,40 +88,37 @@ def ladder(row: np.ndarray, vendor: str, policy: Policy, vocabulary: str) -> dic
 
 # --- heat map ---------------------------------------------------------------------------
 
-def main_line(vendor: str | None) -> list[baselines.Baseline]:
-    """The vendor's EVC modes by level, less side branches (a mode no other mode extends, below the
-    top: AMD's amd-greyhound, with 3DNow!, beside amd-bulldozer)."""
-    modes = sorted((b for b in baselines.load_baselines("evc") if vendor and b.vendor == vendor), key=lambda b: b.level)
-    parents = {b.parent for b in modes}
-    return [b for b in modes if b.key in parents or b is modes[-1]]
-
-
-def heat_groups(vendor: str | None, seen: frozenset[str], policy: Policy) -> list[dict]:
-    """The heat map's columns: the named rungs, each with the features it adds, then by kind the
-    other features the policy judges that some host has."""
-    modes = main_line(vendor)
-    rungs, view = (modes, "evc") if modes else (baselines.load_baselines("psabi"), "kvm")
-    groups = []
-    for rung in rungs:
-        parent = baselines.parent_of(rung)
-        adds = rung.required - (parent.required if parent else frozenset())
-        if adds:
-            groups.append({"label": rung.key, "view": view, "features": adds})
-    taken = frozenset().union(*(g["features"] for g in groups))
-    rest = {n for n in seen if policy.admits(n)} - taken
-    table = feature_table()
-    for kind, label in KIND_GROUPS.items():
-        features = frozenset(n for n in rest if table.by_name[n].kind == kind)
-        if features:
-            groups.append({"label": label, "view": "kvm", "features": features})
+def heat_groups(seen: frozenset[str], policy: Policy) -> list[dict]:
+    """The heat map's columns: the features the policy judges that some host has, by family
+    (``data/feature-families.csv``, as text output names them), the rest by group (instructions,
+    security, ...)."""
+    families = by_family(n for n in seen if policy.admits(n))
+    other = families.pop("other", [])
+    groups = [{"label": label, "features": frozenset(members)} for label, members in families.items()]
+    groups += [{"label": f"other {group}", "features": frozenset(members)} for group, members in grouped(other).items()]
     return groups
 
 
-def heat_row(row: np.ndarray, groups: list[dict], policy: Policy, vocabulary: str) -> list[list[str]]:
-    """The features of each group the class lacks (in the group's view)."""
-    esxi, kvm = views(row, policy)
-    seen = {"evc": esxi, "kvm": kvm}
-    return [spell(g["features"] - seen[g["view"]], vocabulary) for g in groups]
+def heat_rows(report: FleetReport, summary: dict, groups: list[dict], policy: Policy, vocabulary: str,
+              budget: list[int]) -> list[dict]:
+    """Per compatibility class (``fleet``'s, in its order): its hosts (within ``budget``) and the
+    features of each group it lacks, in the KVM view (what a guest may be given)."""
+    order = np.argsort(report.groups.of_host, kind="stable")
+    members = np.split(order, np.cumsum(report.groups.counts)[:-1])
+    out = []
+    for item, row, hosts in zip(summary["classes"], report.groups.rows, members):
+        _, kvm = views(row, policy)
+        out.append({"name": item.get("name") or item["id"], "id": item["id"], "hosts": item["hosts"],
+                    "host_names": listed(report.fleet, hosts, budget),
+                    "lacks": [spell(g["features"] - kvm, vocabulary) for g in groups]})
+    return out
+
+
+def listed(fleet: Fleet, members: np.ndarray, budget: list[int]) -> list[str]:
+    """The names of these hosts, as many as ``budget`` (shared by one listing of the page) allows."""
+    shown = members[:max(0, min(budget[0], members.size))]
+    budget[0] -= shown.size
+    return [str(h) for h in fleet.hosts.iloc[shown]]
 
 
 # --- CPUID classes ----------------------------------------------------------------------
@@ -154,13 +152,11 @@ def cpuid_classes(fleet: Fleet, report: FleetReport, raw: dom.RawClasses, summar
     compat = summary["classes"]
     out = []
     for i, members in enumerate(raw.members):
-        shown = members[:max(0, min(budget[0], members.size))]
-        budget[0] -= shown.size
         item = compat[int(report.groups.of_host[members[0]])]
         out.append({"name": names[i], "hosts": int(raw.counts[i]), "vendor": raw.vendors[i],
                     "signature": cpus[i],
                     "compatibility_class": item.get("name") or item["id"],
-                    "host_names": [str(h) for h in fleet.hosts.iloc[shown]],
+                    "host_names": listed(fleet, members, budget),
                     "ladder": ladder(raw.rows[i], raw.vendors[i], policy, vocabulary)})
     return out
 
@@ -197,9 +193,19 @@ def weakest_links(report: FleetReport, raw: dom.RawClasses, summary: dict, polic
     return result
 
 
+def microcode(lacking: set[str], vendor: str) -> dict[str, list[str]]:
+    """The microcode updates (``data/remedies.csv``, ``advice.remedies``) that add lacking features."""
+    found = {}
+    for cause, remedy in remedies().items():
+        hit = sorted(set(remedy.features.split()) & lacking)
+        if hit and remedy.vendor in ("", vendor):
+            found[cause] = hit
+    return found
+
+
 def same_cpu(raw: dom.RawClasses, classes: list[dict], vocabulary: str) -> list[dict]:
     """CPUID classes lacking features that hosts with the same vendor and CPU signature have, and
-    the BIOS settings that explain them (the rest: no BIOS setting in cpucompat's data does)."""
+    the BIOS settings and microcode updates that explain them (the rest: nothing in cpucompat's data does)."""
     table = feature_table()
     by_signature: dict[tuple, list[int]] = {}
     for i, item in enumerate(classes):
@@ -214,11 +220,13 @@ def same_cpu(raw: dom.RawClasses, classes: list[dict], vocabulary: str) -> list[
             if not lacking:
                 continue
             causes = dom.bios_causes(lacking)
-            explained = {n for hidden in causes.values() for n in hidden}
+            updates = microcode(set(lacking) - {n for hidden in causes.values() for n in hidden}, vendor)
+            explained = {n for hidden in [*causes.values(), *updates.values()] for n in hidden}
             out.append({"class": classes[i]["name"], "hosts": int(raw.counts[i]), "vendor": vendor, "signature": signature,
                         "lacking": spell(lacking, vocabulary),
                         "bios": {f: spell(hidden, vocabulary) for f, hidden in causes.items()},
-                        "remedies": [dom.BIOS_REMEDIES.get(f, f) for f in causes],
+                        "microcode": {c: spell(hidden, vocabulary) for c, hidden in updates.items()},
+                        "remedies": [dom.BIOS_REMEDIES.get(f, f) for f in causes] + [remedies()[c].action for c in updates],
                         "unexplained": spell(set(lacking) - explained, vocabulary)})
     return sorted(out, key=lambda e: (not e["bios"], -e["hosts"]))
 
@@ -238,17 +246,16 @@ def guest_floors(report: FleetReport, raw: dom.RawClasses, policy: Policy) -> li
 
 # --- the document -----------------------------------------------------------------------
 
-def vendor_part(fleet: Fleet, summary: dict, policy: Policy, vocabulary: str, budget: list[int]) -> dict:
+def vendor_part(fleet: Fleet, summary: dict, policy: Policy, vocabulary: str, budgets: tuple[list[int], list[int]]) -> dict:
     """One vendor's part of the report: ``fleet``'s document and what the page adds."""
     report = analyse(fleet, policy)
     raw = dom.raw_classes(fleet)
-    classes = cpuid_classes(fleet, report, raw, summary, policy, vocabulary, budget)
-    groups = heat_groups(summary["vendor"], unpack(np.bitwise_or.reduce(raw.rows, axis=0)), policy)
-    for item, row in zip(classes, raw.rows):
-        item["lacks"] = heat_row(row, groups, policy, vocabulary)
-    return {"fleet": summary, "cpuid_classes": classes,
-            "heat_groups": [{"label": g["label"], "view": g["view"], "features": spell(g["features"], vocabulary)}
-                            for g in groups],
+    classes = cpuid_classes(fleet, report, raw, summary, policy, vocabulary, budgets[1])
+    groups = heat_groups(unpack(np.bitwise_or.reduce(report.groups.rows, axis=0)), policy)
+    return {"fleet": summary, "heat_groups": [{"label": g["label"], "features": spell(g["features"], vocabulary)}
+                                              for g in groups],
+            "heat": heat_rows(report, summary, groups, policy, vocabulary, budgets[0]),
+            "cpuid_classes": classes,
             "weakest_links": weakest_links(report, raw, summary, policy, vocabulary),
             "same_cpu": same_cpu(raw, classes, vocabulary),
             "guest_floors": guest_floors(report, raw, policy)}
@@ -260,8 +267,8 @@ def report_document(fleet: Fleet, policy: Policy = Policy(), vocabulary: str = "
     document = fleet_document(fleet, policy, vocabulary=vocabulary, skipped=skipped, k=k)
     summaries = document.get("vendors", [document])
     parts = [fleet] if len(summaries) == 1 else [part for _, part in split_by_vendor(fleet)]
-    budget = [HOST_NAMES]
+    budgets = ([HOST_NAMES], [HOST_NAMES])  # the heat map's host lists, the ladder's
     return {"hosts": len(fleet), "notes": document.get("notes", []),
             "skipped": [{"input": path, "error": reason} for path, reason in skipped],
-            "vendors": [vendor_part(part, summary, policy, vocabulary, budget)
+            "vendors": [vendor_part(part, summary, policy, vocabulary, budgets)
                         for part, summary in zip(parts, summaries)]}

@@ -105,38 +105,24 @@ def heat_cell(total: int, lacks: list[str], group: str) -> str:
     return html.tag("td", html.text(f"{have}/{total}"), class_=f"cell h{level}", title=title)
 
 
-def heat_map(part: dict, anchor: str) -> str:
-    groups = part["heat_groups"]
-    headers = ["CPUID class", "hosts"] + [f"{g['label']} ({len(g['features'])})" for g in groups]
+def heat_map(part: dict) -> str:
+    """``fleet``'s compatibility classes x feature groups, each class with its hosts."""
+    groups, total = part["heat_groups"], part["fleet"]["hosts"]
     rows = []
-    for i, item in enumerate(part["cpuid_classes"]):
+    for item in part["heat"]:
         cells = "".join(heat_cell(len(g["features"]), lacks, g["label"]) for g, lacks in zip(groups, item["lacks"]))
-        rows.append(html.tag("tr", html.tag("td", html.tag("a", html.text(item["name"]), href=f"#{anchor}-c{i}"))
-                             + html.tag("td", hosts_block("cpuid_class_hosts", item["hosts"], item["host_names"])) + cells,
-                             data_cpuid_class=item["name"]))
-    head = "".join(html.tag("th", html.text(h), class_="group" if i > 1 else None,
-                            title=", ".join(groups[i - 2]["features"]) if i > 1 else None)
-                   for i, h in enumerate(headers))
-    legend = ("Rows: hosts with identical CPUID. Columns: "
-              + ("each EVC mode with the features it adds to the mode below (as vCenter judges hosts)"
-                 if groups and groups[0]["view"] == "evc" else "each psABI level with the features it adds")
-              + ", then the other features judged, by kind. A cell: features of the group the class has; "
-              "its tooltip names those it lacks. Green: all; yellow, orange, red: fewer.")
+        rows.append(html.tag("tr", html.tag("td", html.text(item["name"])) + html.tag("td", html.text(item["id"]))
+                             + html.tag("td", hosts_block("class_hosts", item["hosts"], item["host_names"]))
+                             + html.tag("td", html.text(f"{item['hosts'] / total:.1%}")) + cells,
+                             data_class_id=item["id"]))
+    head = "".join(html.tag("th", html.text(h)) for h in ("class", "id", "hosts", "share"))
+    head += "".join(html.tag("th", html.text(f"{g['label']} ({len(g['features'])})"), class_="group",
+                             title=", ".join(g["features"])) for g in groups)
+    legend = ("Rows: fleet's compatibility classes (hosts with identical guest-visible features), each listing its "
+              "hosts. Columns: the features judged, by family. A cell counts the features of the family the class "
+              "offers a guest; its tooltip names those it lacks. Green: all; yellow, orange, red: fewer.")
     table = html.tag("table", f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody>", class_="heat")
     return html.tag("p", html.text(legend), class_="note") + table
-
-
-def classes_table(part: dict) -> str:
-    fleet = part["fleet"]
-    rows = [html.tag("tr", html.tag("td", html.text(c.get("name") or c["id"])) + html.tag("td", html.text(c["id"]))
-                     + html.tag("td", value("class_hosts", f"{c['hosts']:,}", c["hosts"]))
-                     + html.tag("td", html.text(f"{c['hosts'] / fleet['hosts']:.1%}"))
-                     + html.tag("td", html.text(", ".join(c["examples"]))) + html.tag("td", names(c["missing"])),
-                     data_class_id=c["id"])
-            for c in fleet["classes"]]
-    note = html.tag("p", html.text("Hosts with identical guest-visible features (what fleet --json calls classes); "
-                                   "missing: what the richest class has and this one lacks."), class_="note")
-    return note + html.grid(["class", "id", "hosts", "share", "e.g.", "missing"], rows, class_="classes")
 
 
 def rung(step: dict) -> str:
@@ -147,13 +133,13 @@ def rung(step: dict) -> str:
     return html.tag("b", html.text(step["highest"] or "none")) + html.text(stop + more)
 
 
-def ladder_table(part: dict, anchor: str) -> str:
-    rows = [html.tag("tr", html.tag("td", html.text(c["name"]), id=f"{anchor}-c{i}")
-                     + html.tag("td", html.text(f"{c['hosts']:,}")) + html.tag("td", html.text(c["signature"]))
+def ladder_table(part: dict) -> str:
+    rows = [html.tag("tr", html.tag("td", html.text(c["name"]))
+                     + html.tag("td", hosts_block("cpuid_class_hosts", c["hosts"], c["host_names"])) + html.tag("td", html.text(c["signature"]))
                      + html.tag("td", html.text(c["compatibility_class"]))
                      + "".join(html.tag("td", rung(c["ladder"][k])) for k in ("evc", "qemu", "psabi")))
-            for i, c in enumerate(part["cpuid_classes"])]
-    note = html.tag("p", html.text("Per CPUID class (find a host in the heat map's host lists): the highest EVC mode "
+            for c in part["cpuid_classes"]]
+    note = html.tag("p", html.text("Per CPUID class (hosts with identical CPUID): the highest EVC mode "
                                    "(as vCenter judges hosts), QEMU model and psABI level, and why it stops there: "
                                    "the next rung and the first features the class lacks of it."), class_="note")
     return note + html.grid(["CPUID class", "hosts", "CPU", "compatibility class", "EVC mode", "QEMU model",
@@ -191,10 +177,10 @@ def bios_section(part: dict) -> str:
                      + html.tag("td", html.text("; ".join(e["remedies"]) or "-")) + html.tag("td", names(e["unexplained"])))
             for e in part["same_cpu"]]
     out.append(html.tag("p", html.text("CPUID classes that lack features other hosts with the same CPU have, and the "
-                                       "BIOS setting that explains them (inferred from the features: the fleet table "
-                                       "keeps no collector findings); the rest no BIOS setting in cpucompat's data "
-                                       "explains (microcode, firmware or a hypervisor may)."), class_="note"))
-    out.append(html.grid(["CPUID class", "hosts", "CPU", "lacks", "BIOS setting", "not explained by BIOS"], rows,
+                                       "BIOS setting or microcode update that explains them (inferred from the "
+                                       "features: a fleet table keeps no collector findings); nothing in cpucompat's "
+                                       "data explains the rest (a hypervisor, firmware or microcode may)."), class_="note"))
+    out.append(html.grid(["CPUID class", "hosts", "CPU", "lacks", "BIOS setting or update", "not explained"], rows,
                          class_="same-cpu") if rows else html.tag("p", html.text("None.")))
     return "".join(out)
 
@@ -232,13 +218,12 @@ def domains_section(part: dict) -> str:
                          "gained over the fleet-wide baseline"], rows, class_="domains") + notes)
 
 
-SECTIONS = (("heat", "Heat map: CPUID classes x feature groups", heat_map),
-            ("classes", "Compatibility classes", lambda p, a: classes_table(p)),
+SECTIONS = (("heat", "Compatibility classes x feature groups (heat map)", heat_map),
             ("ladder", "EVC / QEMU / psABI ladder", ladder_table),
-            ("weakest", "Weakest links", lambda p, a: weakest_section(p)),
-            ("bios", "BIOS findings", lambda p, a: bios_section(p)),
-            ("floors", "Guest-OS floors", lambda p, a: floors_table(p)),
-            ("domains", "Migration domains", lambda p, a: domains_section(p)))
+            ("weakest", "Weakest links", weakest_section),
+            ("bios", "BIOS findings", bios_section),
+            ("floors", "Guest-OS floors", floors_table),
+            ("domains", "Migration domains", domains_section))
 
 
 def vendor_section(part: dict, index: int, total: int) -> str:
@@ -248,7 +233,7 @@ def vendor_section(part: dict, index: int, total: int) -> str:
     body = html.tag("h2", html.text(f"{vendor}: {part['fleet']['hosts']:,} of {total:,} hosts"), id=anchor) + nav
     body += vendor_summary(part)
     for key, title, render in SECTIONS:
-        body += html.tag("h3", html.text(title), id=f"{anchor}-{key}") + render(part, anchor)
+        body += html.tag("h3", html.text(title), id=f"{anchor}-{key}") + render(part)
     return html.tag("section", body, class_="vendor", data_vendor=part["fleet"]["vendor"] or "")
 
 

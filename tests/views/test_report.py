@@ -53,7 +53,7 @@ class DomReader(HTMLParser):
             self.vendor = attrs["data-vendor"]
         if "data-key" in attrs:
             self.values[self.vendor][attrs["data-key"]].append(attrs["data-value"])
-        for name in ("data-class-id", "data-domain", "data-costly-hosts", "data-cpuid-class"):
+        for name in ("data-class-id", "data-domain", "data-costly-hosts"):
             if name in attrs:
                 self.rows[self.vendor][name].append(attrs[name])
         if "data-guest" in attrs:
@@ -188,7 +188,7 @@ def test_ladders_agree_with_evc_check():
 
 def test_heat_map_and_same_cpu_name_the_bios_setting(synthetic):
     """Same CPU, fewer features: the NX-off hosts are set apart with the XD setting; the heat map
-    shows the gap in EVC's first rung."""
+    shows them lacking nx in the x86-64 base family, and their ladder stops below EVC's first mode."""
     from cpucompat.fleet.tables import read_table
 
     path, nx_off = synthetic
@@ -196,11 +196,15 @@ def test_heat_map_and_same_cpu_name_the_bios_setting(synthetic):
     intel = next(p for p in document["vendors"] if p["fleet"]["vendor"] == "GenuineIntel")
     nx = [e for e in intel["same_cpu"] if e["lacking"] == ["nx"]]
     assert nx and all(e["bios"] == {"nx-disabled": ["nx"]} and e["unexplained"] == [] for e in nx)
-    merom = [g["label"] for g in intel["heat_groups"]].index("intel-merom")
-    lacking_nx = [c for c in intel["cpuid_classes"] if "nx" in c["lacks"][merom]]
-    intel_hosts = {h for c in intel["cpuid_classes"] for h in c["host_names"]}
+    (base,) = [i for i, g in enumerate(intel["heat_groups"]) if "nx" in g["features"]]
+    assert intel["heat_groups"][base]["label"] == "x86-64 base"
+    lacking_nx = [c for c in intel["heat"] if "nx" in c["lacks"][base]]
+    intel_hosts = {h for c in intel["heat"] for h in c["host_names"]}
     assert lacking_nx and {h for c in lacking_nx for h in c["host_names"]} == nx_off & intel_hosts
-    assert all(c["ladder"]["evc"]["highest"] is None and c["ladder"]["evc"]["missing"] == ["nx"] for c in lacking_nx)
+    assert [c["id"] for c in intel["heat"]] == [c["id"] for c in intel["fleet"]["classes"]]
+    ladders = [c["ladder"]["evc"] for c in intel["cpuid_classes"] if c["compatibility_class"] in
+               {h["name"] for h in lacking_nx}]
+    assert ladders and all(e["highest"] is None and e["next"] == "intel-merom" and "nx" in e["missing"] for e in ladders)
 
 
 def test_ten_thousand_hosts_stay_small(tmp_path):
@@ -210,3 +214,4 @@ def test_ten_thousand_hosts_stay_small(tmp_path):
     page = report_page(document)
     assert len(page.encode()) < 5_000_000
     assert sum(len(c["host_names"]) for p in document["vendors"] for c in p["cpuid_classes"]) == 10_000
+    assert sum(len(c["host_names"]) for p in document["vendors"] for c in p["heat"]) == 10_000
