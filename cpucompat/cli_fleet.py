@@ -5,6 +5,7 @@ A thin typer layer like ``cli.py`` (which registers it), over ``fleet/`` and ``v
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Annotated
 
@@ -75,7 +76,12 @@ def fleet_analyse(
 
     document = fleet_document(ingested.fleet, Policy(include_nonmigratable, cross_vendor, all_bits), share, left_out,
                               names.value, ingested.skipped, guest or [], domains)
-    emit_json(document) if as_json else print_fleet_document(document)
+    if as_json:
+        emit_json(document)
+        return
+    again = ["cpucompat", "fleet", *inputs] + [flag for flag, on in (("--cross-vendor", cross_vendor), (
+        "--include-nonmigratable", include_nonmigratable), ("--all-bits", all_bits)) if on]
+    print_fleet_document(document, shlex.join(again))
 
 
 @fleet_app.command("synth")
@@ -87,7 +93,9 @@ def fleet_synth(
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same seed gives the same fleet.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
 ) -> None:
-    """A synthetic fleet from real dumps with random BIOS masks and feature losses (for benchmarks and tests)."""
+    """A synthetic fleet from real dumps with random BIOS masks and feature losses (for benchmarks and tests).
+
+    Example: cpucompat fleet synth --from cascadelake.txt --hosts 100000 -o fleet.parquet"""
     from .fleet.tables import check_output, write_table
     from .fleet.synth import synthesize
 

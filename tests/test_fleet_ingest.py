@@ -146,7 +146,7 @@ def test_control_characters_of_table_host_names_never_reach_the_terminal(tmp_pat
     fleet_io.write_table(fleet, table)
     result = runner.invoke(app, ["fleet", table, "--min-hosts", "50%"])
     assert result.exit_code == 0, result.stderr
-    assert "\x1b" not in result.stdout and "e.g. a\\x1b[2J\\x0ab" in result.stdout
+    assert "\x1b" not in result.stdout and "a\\x1b[2J\\x0ab" in result.stdout
 
 
 def test_a_csv_row_longer_than_its_header_is_an_error_not_an_index(tmp_path):

@@ -1,59 +1,84 @@
 """``cpucompat collect --check``: the human summary of one collection.
 
-CPU and feature count, the BIOS findings, per-CPU differences (the decoder's warnings), and what
-KVM would hide from or add for a guest compared with the raw CPUID. The caller decodes and
-compares (``collect/command.py``); this module only lays the text out.
+Summary first (the CPU, its logical CPUs and feature count, the BIOS findings found, what KVM
+hides), then the BIOS findings with their evidence and explanation, per-CPU differences (the
+decoder's warnings), what KVM would hide from or add for a guest compared with the raw CPUID,
+and what could not be read. The caller decodes and compares (``collect/command.py``); this
+module only lays the text out.
 """
 
 from __future__ import annotations
 
-from ..cpulist import format_cpu_list
-from .text import wrap
+from rich.text import Text
 
-INDENT = "    "
+from ..cpulist import format_cpu_list
+from .console import console, items, say, styled, words
+from .lines import folded_table, grouped_in, say_wrapped, section
+
+STATUS_STYLES = {"found": "bad", "unknown": "warn", "not-found": "ok"}
 
 
 def check_text(collection, decoded, kvm: tuple[list[str], list[str]] | None) -> str:
     """The whole --check text (ends with a newline): ``decoded`` is the collection decoded, ``kvm``
-    what KVM hides and adds (``collect.check.kvm_difference``), None when not collected."""
-    lines = _cpu_lines(collection, decoded)
-    lines += _finding_lines(collection.findings)
-    lines += ["Per-CPU differences:"] + [wrap(w, "  ", "  ") for w in decoded.warnings or ["none"]]
-    lines += _kvm_lines(kvm)
-    lines += ["Notes:"] + [wrap(n, "  ", "  ") for n in collection.notes or ["none"]]
-    return "\n".join(lines) + "\n"
+    what KVM hides and adds (``collect.check.kvm_difference``), None when not collected. Coloured
+    only when stdout is a terminal."""
+    with console().capture() as captured:
+        print_check(collection, decoded, kvm)
+    return captured.get()
 
 
-def _cpu_lines(collection, decoded) -> list[str]:
+def print_check(collection, decoded, kvm: tuple[list[str], list[str]] | None) -> None:
+    _summary(collection, decoded, kvm)
+    _findings(collection.findings)
+    section("Per-CPU differences")
+    items(decoded.warnings or ["none"])
+    _kvm(kvm)
+    section("Notes (what could not be read)")
+    for note in collection.notes or ["none"]:
+        say_wrapped(f"  {note}")
+
+
+def _hex(value: int | None) -> str:
+    return "?" if value is None else f"{value:#x}"
+
+
+def _summary(collection, decoded, kvm) -> None:
     cpus = [c.index for c in collection.cpus]
-    family = "?" if decoded.family is None else f"{decoded.family:#x}"
-    model = "?" if decoded.model is None else f"{decoded.model:#x}"
-    lines = [
-        f"CPU: {decoded.brand or '(no brand string)'} ({decoded.vendor}, family {family} model {model} "
-        f"stepping {decoded.stepping})",
-        f"Logical CPUs: {len(cpus)} ({format_cpu_list(cpus)}), read by {collection.source.get('method')}",
-        f"Features: {len(decoded.features)} named CPUID features on every CPU",
-    ]
+    say_wrapped((decoded.brand or "(no brand string)", "head"),
+                f" ({decoded.vendor}, family {_hex(decoded.family)} model {_hex(decoded.model)} stepping "
+                f"{_hex(decoded.stepping)})")
+    found = [f["id"] for f in collection.findings if f["status"] == "found"]
+    unknown = [f["id"] for f in collection.findings if f["status"] == "unknown"]
+    parts = [("BIOS findings: ", "head"), (f"{len(found)} found", "bad" if found else "ok"),
+             f" ({', '.join(found)})" if found else "", f", {len(unknown)} unknown" if unknown else ""]
+    if kvm is not None:
+        parts.append(f"; KVM hides {len(kvm[0])} features, adds {len(kvm[1])}")
+    say_wrapped(*parts)
+    say_wrapped(f"  {len(cpus)} logical CPUs ({format_cpu_list(cpus)}) read by {collection.source.get('method')}, "
+                f"{len(decoded.features)} named CPUID features on every CPU")
     if decoded.fields.get("hypervisor"):
-        lines.append(f"Hypervisor: {decoded.fields['hypervisor']} (this is the virtual CPU it shows)")
-    return lines
+        say_wrapped(("  under ", "warn"), (f"{decoded.fields['hypervisor']}", "warn"),
+                    ": this is the virtual CPU it shows, not the physical one")
 
 
-def _finding_lines(findings: list[dict]) -> list[str]:
-    lines = ["BIOS findings:"]
+def _findings(findings: list[dict]) -> None:
+    section("BIOS findings")
+    rows = []
     for finding in findings:
-        lines.append(f"  {finding['status']:<9} {finding['id']}: {finding['evidence']}")
-        if finding["status"] != "not-found":
-            lines.append(wrap(finding["explanation"], INDENT + "  ", "  "))
-    return lines
+        detail = styled(finding["evidence"])
+        if finding["status"] != "not-found" and finding.get("explanation"):
+            detail = Text("\n").join([detail, styled(finding["explanation"], "dim")])
+        rows.append((styled(finding["status"], STATUS_STYLES.get(finding["status"], "")), finding["id"], detail))
+    folded_table(["status", "finding", "evidence"], rows)
 
 
-def _kvm_lines(kvm: tuple[list[str], list[str]] | None) -> list[str]:
+def _kvm(kvm: tuple[list[str], list[str]] | None) -> None:
+    section("KVM (KVM_GET_SUPPORTED_CPUID) compared with the raw CPUID")
     if kvm is None:
-        return ["KVM: supported CPUID not collected (see notes)"]
-    hidden, added = kvm
-    return [
-        "KVM (KVM_GET_SUPPORTED_CPUID) compared with the raw CPUID:",
-        wrap(f"hides {len(hidden)}: {' '.join(hidden) or '-'}", "  ", "  "),
-        wrap(f"adds {len(added)}: {' '.join(added) or '-'}", "  ", "  "),
-    ]
+        say("  supported CPUID not collected (see notes)")
+        return
+    for verb, names in zip(("hides", "adds"), kvm):
+        say(f"  {verb} {len(names)}" + (":" if names else ""))
+        for group, members in grouped_in(names).items():
+            say(f"    {group}:")
+            words(members, "      ")

@@ -1,12 +1,15 @@
-"""``cpucompat diff``: the JSON document and its text layout."""
+"""``cpucompat diff``: the JSON document and its text layout (summary first: what changed, then the
+features grouped as people read them, the scalars in hex, and the impact)."""
 
 from __future__ import annotations
 
+import re
 
 from ..diff import Change, HostDiff
 from ..knowledge.features import feature_table
-from ..text import printable
-from .text import wrap
+from .console import say, verdict, words
+from .lines import folded_table, grouped_in, say_whole, say_wrapped, section
+from .text import scalar_text
 
 KIND_LABELS = {"evc": "EVC modes", "psabi": "psABI levels", "qemu": "QEMU models"}
 
@@ -58,64 +61,132 @@ def history_json(results: list[HostDiff], vocabulary: str = "canonical") -> dict
             "steps": [diff_json(r, vocabulary) for r in results]}
 
 
-def _value(value: object) -> str:
+def _value(value: object, name: str = "") -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
-        return ", ".join(v.get("name", str(v)) if isinstance(v, dict) else str(v) for v in value) or "-"
-    return printable(str(value))
+        return ", ".join(str(v.get("name", v)) if isinstance(v, dict) else str(v) for v in value) or "-"
+    return scalar_text(name, value) if name else str(value)
 
 
-def _print_change(label: str, change: dict) -> None:
-    for verb in ("lost", "gained"):
-        if change[verb]:
-            print(f"  {label} {verb} ({len(change[verb])}):")
-            print(wrap([printable(w) for w in change[verb]], "    "))
+def family(names: list[str], vocabulary: str) -> str | None:
+    """The family every one of ``names`` belongs to, as data/features.csv's descriptions name it
+    in a trailing parenthesis (``Hardware lock elision (TSX)``), or None."""
+    table = feature_table()
+    canonical = {f.name_in(vocabulary): f for f in table.features}
+    labels = {m.group(1) if (f := canonical.get(n)) and (m := re.search(r"\(([^()]+)\)$", f.description)) else None
+              for n in names}
+    label = labels.pop() if len(labels) == 1 else None
+    return label if label and (len(names) > 1 or label == label.upper()) else None
+
+
+def _features_phrase(count_names: list[str], verb: str, vocabulary: str) -> str:
+    label = family(count_names, vocabulary)
+    if label is None:
+        label = "; ".join(f"{group}: {' '.join(names)}" for group, names in grouped_in(count_names, vocabulary).items())
+        body = label
+    else:
+        body = f"{label}: {' '.join(count_names)}"
+    plural = "s" if len(count_names) > 1 else ""
+    return f"{len(count_names)} feature{plural} {verb} ({body})"
+
+
+def summary(document: dict) -> str:
+    """``changed: 2 features lost (TSX: hle rtm), microcode 0x5000021 -> 0x500002c``."""
+    parts = [_features_phrase(document["features"][verb], verb, document["names"])
+             for verb in ("lost", "gained") if document["features"][verb]]
+    if document["microcode"]:
+        parts.append(f"microcode {_value(document['microcode']['old'])} -> {_value(document['microcode']['new'])}")
+    for finding, pair in document["findings"].items():
+        was = "" if pair["old"] is None else f" (was {_value(pair['old'])})"
+        parts.append(f"BIOS finding {finding} {_value(pair['new'])}{was}")
+    others = [len(document["scalars"]), len(document["kernel"]), len(document["firmware"]),
+              sum(len(document[k][v]) for k in ("host_only", "other_bits") for v in ("lost", "gained"))]
+    if sum(others) and not parts:
+        parts.append(f"{sum(others)} other differences (below)")
+    return ", ".join(parts)
+
+
+def _print_features(document: dict) -> None:
+    for key, label in (("features", "Guest-visible features"), ("host_only", "Host-only bits (no guest sees them)"),
+                       ("other_bits", "Other bits (OS-dependent, non-migratable, KVM-emulated)")):
+        change = document[key]
+        if not change["lost"] and not change["gained"]:
+            continue
+        section(label)
+        for verb in ("lost", "gained"):
+            for group, names in grouped_in(change[verb], document["names"]).items():
+                say_wrapped("  ", (verb, "bad" if verb == "lost" else "ok"), f" {group}: {' '.join(names)}",
+                            hanging="      ")
+
+
+def _print_values(document: dict) -> None:
+    rows = []
+    if document["microcode"]:
+        rows.append(("microcode", _value(document["microcode"]["old"]), _value(document["microcode"]["new"])))
+    rows += [(name, _value(p["old"], name), _value(p["new"], name)) for name, p in document["scalars"].items()]
+    rows += [(f"BIOS finding {name}", _value(p["old"]), _value(p["new"])) for name, p in document["findings"].items()]
+    for section_name in ("kernel", "firmware"):
+        rows += [(f"{section_name} {name}", _value(p["old"]), _value(p["new"])) for name, p in document[section_name].items()]
+    if rows:
+        section("Scalars, BIOS findings, microcode, kernel, firmware")
+        folded_table(["", "before", "after"], rows)
+
+
+def _print_impact(document: dict) -> None:
+    impact = document["impact"]
+    section("Impact")
+    for kind, keys in impact["no_longer_meets"].items():
+        highest, label = impact["highest"][kind], KIND_LABELS[kind][:-1]
+        if highest["old"] == highest["new"]:
+            head = [f"  highest {label}: ", (highest["new"] or "none", "name"), " (kept)"]
+        else:
+            head = [f"  highest {label}: ", (highest["old"] or "none", "name"), " -> ",
+                    (highest["new"] or "none", "bad" if not highest["new"] else "name")]
+        if keys:
+            head.append(f"; no longer meets {len(keys)} {KIND_LABELS[kind]}:")
+        say_wrapped(*head)
+        if keys:
+            words(keys, "      ")
+    for kind, keys in impact["now_meets"].items():
+        if keys:
+            say_wrapped(f"  now meets {len(keys)} more {KIND_LABELS[kind]}: {' '.join(keys)}")
+    causes: dict[str, list[str]] = {}
+    for name, reason in impact["reasons"].items():
+        causes.setdefault(reason, []).append(name)
+    for reason, names in causes.items():
+        say_wrapped(f"  likely cause of {' '.join(names)}: {reason}")
+    lost = impact["cannot_move_back"]
+    if lost:
+        say_wrapped("  ", ("cannot move back", "bad"), f": VMs started on this host before the change that use "
+                    f"{' '.join(lost)} cannot move back to it live; power-cycle them here, or mask those features "
+                    "(cpucompat mask) before they start")
 
 
 def print_diff(document: dict) -> None:
+    """Summary first (what changed), the host and snapshots, then the detail and the impact."""
     old, new = document["old"], document["new"]
     when = lambda side: f" ({side['collected_at']})" if side["collected_at"] else ""  # noqa: E731
-    print(f"{printable(document['host'])}: {printable(old['input'])}{when(old)} -> "
-          f"{printable(new['input'])}{when(new)}")
     if not document["changed"]:
-        print("  no change")
+        say(verdict(True, "same"), ": no change")
+    else:
+        say_wrapped(verdict(False, "changed"), f": {summary(document)}")
+    say(f"  host {document['host']}")
+    say_whole(f"    before: {old['input']}{when(old)}")
+    say_whole(f"    after:  {new['input']}{when(new)}")
+    if not document["changed"]:
         return
-    impact = document["impact"]
-    lost = impact["cannot_move_back"]
-    if lost:
-        print(f"  guest-visible features lost: {', '.join(lost)}")
-    _print_change("guest-visible features", {"lost": [], "gained": document["features"]["gained"]})
-    _print_change("host-only bits", document["host_only"])
-    _print_change("other bits (OS-dependent, non-migratable, emulated)", document["other_bits"])
-    if document["microcode"]:
-        print(f"  microcode: {_value(document['microcode']['old'])} -> {_value(document['microcode']['new'])}")
-    for section in ("scalars", "kernel", "firmware"):
-        for name, pair in document[section].items():
-            print(f"  {section[:-1] if section == 'scalars' else section} {name}: "
-                  f"{_value(pair['old'])} -> {_value(pair['new'])}")
-    for finding, pair in document["findings"].items():
-        print(f"  BIOS finding {finding}: {_value(pair['old'])} -> {_value(pair['new'])}")
-    for kind, keys in impact["no_longer_meets"].items():
-        highest = impact["highest"][kind]
-        label = KIND_LABELS[kind][:-1]
-        if highest["old"] == highest["new"]:
-            print(f"  highest {label}: {highest['new'] or 'none'} (kept)")
-        else:
-            print(f"  highest {label}: {highest['old'] or 'none'} -> {highest['new'] or 'none'}")
-        if keys:
-            print(f"    no longer meets {len(keys)} {KIND_LABELS[kind]}:")
-            print(wrap([printable(k) for k in keys], "      "))
-    for kind, keys in impact["now_meets"].items():
-        if keys:
-            print(f"  now meets {len(keys)} more {KIND_LABELS[kind]}: {', '.join(keys)}")
-    for name, reason in impact["reasons"].items():
-        print(f"  likely cause, {name}: {reason}")
-    if lost:
-        print(f"  VMs started on this host before the change that use {', '.join(lost)} cannot move back "
-              "to it live; power-cycle them here, or mask those features (cpucompat mask) before they start")
+    _print_features(document)
+    _print_values(document)
+    _print_impact(document)
 
 
 def print_history(document: dict) -> None:
-    for step in document["steps"]:
+    steps = document["steps"]
+    changed = sum(1 for step in steps if step["changed"])
+    say_wrapped(verdict(not changed, "changed" if changed else "same"),
+                f": {document['host'] or '-'}, {len(steps) + 1 if steps else 0} snapshots, {changed} of "
+                f"{len(steps)} steps changed the CPU")
+    for n, step in enumerate(steps, 1):
+        section(f"Step {n} of {len(steps)}")
         print_diff(step)

@@ -17,9 +17,10 @@ from .. import levels
 from ..knowledge.features import feature_table
 from ..fleet.analysis import EXAMPLES, Classes, FleetReport, MinHosts, Without, class_id
 from ..fleet.bits import unpack
-from ..text import printable_tree
 from .baseline import key
-from .text import scalar_text, wrap
+from .console import items, say, words
+from .lines import folded, folded_table, say_wrapped, section
+from .text import scalar_text
 
 
 def _classes_json(report: FleetReport, vocabulary: str) -> list[dict]:
@@ -126,50 +127,66 @@ def ingest_progress() -> Iterator:
             bar.stop()
 
 
-def _print_classes(classes: list[dict], hosts: int) -> None:
-    print(f"classes ({len(classes)} distinct feature sets; missing = vs the richest):")
-    for item in classes[:SHOWN]:
-        missing = " ".join(item["missing"][:8]) + (" ..." if len(item["missing"]) > 8 else "")
-        print(f"  {item.get('name') or item['id']}  {item['hosts']:>8} hosts ({item['hosts'] / hosts:6.1%})  "
-              f"e.g. {', '.join(item['examples'])}  missing: {missing or '-'}")
+
+def named(value: str | None) -> tuple[str, str]:
+    """A named baseline as a ``console.say`` part: its key, or a red ``none``."""
+    return (value, "name") if value else ("none", "bad")
+
+
+def print_summary(document: dict) -> None:
+    """The one-line summary: hosts, vendor, classes and the fleet baseline's names."""
+    vendor = document["vendor"] or "mixed vendors (vendor-neutral features only)"
+    say_wrapped(f"{document['hosts']:,} hosts, {vendor}, {len(document['classes'])} classes: EVC mode ",
+        named(document["evc_mode"]), ", QEMU model ", named(document["qemu_model"]), ", psABI level ",
+        named(document["psabi_level"]), f" ({len(document['features'])} features)")
+
+
+def print_baseline(document: dict) -> None:
+    """The fleet baseline: its scalars (leaves and XSAVE in hex), features and host-only bits."""
+    section(f"Baseline: {len(document['features'])} features ({document['names']} names)")
+    words(document["features"])
+    words([f"{k}={scalar_text(k, v)}" for k, v in document["fields"].items()])
+    if document.get("host_only"):
+        say("  host-only, no guest sees them (not judged; --all-bits judges them):")
+        words(document["host_only"], "    ")
+
+
+def lacks(missing: list[str], most: int = 8) -> str:
+    return " ".join(missing[:most]) + (f" (+{len(missing) - most} more)" if len(missing) > most else "") or "-"
+
+
+def print_classes(classes: list[dict], hosts: int) -> None:
+    section(f"Classes: {len(classes)} distinct feature sets, the largest first")
+    rows = [(item.get("name") or item["id"], f"{item['hosts']:,}", f"{item['hosts'] / hosts:.1%}",
+             lacks(item["missing"]), item["examples"][0])
+            for item in classes[:SHOWN]]
+    folded_table(["class", "hosts", "share", "lacks (vs the richest class)", folded("e.g.", 28)], rows)
     if len(classes) > SHOWN:
-        print(f"  ... {len(classes) - SHOWN} more (see --json)")
+        say(f"  ... {len(classes) - SHOWN} more classes (--json lists them all)")
 
 
-def _print_coverage(coverage: dict[str, float]) -> None:
+def print_coverage(coverage: dict[str, float]) -> None:
     partial = sorted(((share, name) for name, share in coverage.items() if share < 1), reverse=True)
-    print(f"coverage: {len(coverage) - len(partial)} features on every host; on some hosts only:")
-    for share, name in partial[:SHOWN]:
-        print(f"  {name:<24} {share:7.2%}")
-    if len(partial) > SHOWN:
-        print(f"  ... {len(partial) - SHOWN} more (see --json)")
+    section(f"Coverage: {len(coverage) - len(partial)} features on every host, {len(partial)} on some only")
+    if partial:
+        more = [f"(+{len(partial) - SHOWN} more, see --json)"] if len(partial) > SHOWN else []
+        words([f"{name} ({share:.2%})" for share, name in partial[:SHOWN]] + more)
 
 
-def _print_what_ifs(document: dict) -> None:
+def print_what_ifs(document: dict) -> None:
     if "min_hosts" in document:
         result = document["min_hosts"]
-        print(f"keeping at least {result['share']:.1%} of hosts ({result['hosts_kept']} kept, "
-              f"{len(result['hosts_left_out'])} left out) gains:")
-        print(wrap(result["features_gained"]))
-        for host, lacking in list(result["hosts_left_out"].items())[:SHOWN]:
-            print(f"  left out {host}: lacks {' '.join(lacking)}")
+        left_out = result["hosts_left_out"]
+        section(f"Keeping at least {result['share']:.1%} of the hosts ({result['hosts_kept']:,} kept, "
+                f"{len(left_out):,} left out) gains {len(result['features_gained'])} features:")
+        words(result["features_gained"])
+        folded_table(["left out", "lacks"], [(host, lacks(lacking)) for host, lacking in list(left_out.items())[:SHOWN]])
+        if len(left_out) > SHOWN:
+            say(f"  ... {len(left_out) - SHOWN:,} more hosts left out (--json lists them all)")
     if "without" in document:
         result = document["without"]
-        print(f"without {', '.join(result['hosts'])} ({result['hosts_removed']} hosts) the baseline gains:")
-        print(wrap(result["features_gained"]))
-
-
-def print_fleet(document: dict) -> None:
-    """Print a fleet document: baseline and its names, classes, coverage, what-ifs."""
-    document = printable_tree(document)  # host names and vendors from tables: no terminal control
-    print(f"hosts: {document['hosts']}   vendor: {document['vendor'] or 'mixed (cross-vendor)'}")
-    print(f"evc mode: {document['evc_mode'] or '-'}   psABI level: {document['psabi_level'] or '-'}   "
-          f"qemu model: {document['qemu_model'] or '-'}")
-    print("fields: " + "  ".join(f"{k}={scalar_text(k, v)}" for k, v in document["fields"].items()))
-    print(f"baseline ({len(document['features'])} features, {document['names']} names):")
-    print(wrap(document["features"]))
-    if document.get("host_only"):
-        print(f"host-only, no guest sees them (not judged; --all-bits judges them): {' '.join(document['host_only'])}")
-    _print_classes(document["classes"], document["hosts"])
-    _print_coverage(document["coverage"])
-    _print_what_ifs(document)
+        gained = len(result["features_gained"])
+        section(f"Without {result['hosts_removed']:,} hosts the baseline gains {gained} feature{'s' * (gained != 1)}:")
+        words(result["features_gained"])
+        say("  hosts left out:")
+        items(result["hosts"], "    ")

@@ -36,23 +36,35 @@ def split_by_vendor(fleet: Fleet) -> list[tuple[str, Fleet]]:
     return parts
 
 
-def _name_classes(document: dict, report, policy: Policy) -> None:
-    groups = report.groups
-    shown = min(len(document["classes"]), NAMED_CLASSES)
-    rows = report.fleet.bits[groups.first[:shown]]  # each class by its first host's raw bits (EVC)
-    vendors = report.fleet.scalars["vendor"].astype("str").to_numpy()[groups.first[:shown]].tolist()
-    for item, name in zip(document["classes"], dom.class_names(rows, groups.counts[:shown], vendors, policy)):
-        item["name"] = name
+def _dominant(report, raw: dom.RawClasses) -> np.ndarray:
+    """Per class (guest-visible features), the raw-CPUID class holding most of its hosts."""
+    raw_of = np.empty(len(report.fleet), dtype=np.int64)
+    for i, members in enumerate(raw.members):
+        raw_of[members] = i
+    n = len(raw.counts)
+    pairs, counts = np.unique(report.groups.of_host.astype(np.int64) * n + raw_of, return_counts=True)
+    group, raw_class = np.divmod(pairs, n)
+    order = np.lexsort((raw_class, -counts, group))  # per class: most hosts, then the larger raw class
+    first = order[np.r_[True, group[order][1:] != group[order][:-1]]]
+    return raw_class[first]
+
+
+def _name_classes(document: dict, report, raw: dom.RawClasses, raw_names: list[str]) -> None:
+    """Each class is named as the raw-CPUID class of most of its hosts (the names ``evc_costs``
+    uses): a class whose few hosts have VT-x off in the BIOS, which KVM guests never see, keeps
+    the name of what its other hosts offer."""
+    for item, i in zip(document["classes"][:NAMED_CLASSES], _dominant(report, raw)):
+        item["name"] = raw_names[int(i)]
 
 
 def _one(fleet: Fleet, policy: Policy, share: Fraction | None, left_out: Sequence[str], vocabulary: str,
          skipped, guests: Sequence[str], k: int | None) -> dict:
     report = analyse(fleet, policy, share, left_out)
     document = fleet_json(report, vocabulary, skipped)
-    _name_classes(document, report, policy)
     raw = dom.raw_classes(fleet)
     names = dom.class_names(raw.rows, raw.counts, raw.vendors, policy) if len(raw.counts) <= 4 * NAMED_CLASSES \
         else [f"class {i + 1}" for i in range(len(raw.counts))]
+    _name_classes(document, report, raw, names)
     document["evc_costs"] = dom.costs_json(dom.evc_costs(fleet, raw, names, policy), vocabulary)
     if k is not None:
         document["domains"] = dom.domains_json(dom.propose(fleet, raw, k, policy), vocabulary, fleet, raw)

@@ -9,8 +9,9 @@ blocker names are red too.
 
 from __future__ import annotations
 
-from ..text import printable
 from . import html
+from .console import items, say, styled, verdict
+from .lines import folded_table, say_wrapped, section
 
 GREEN, RED, GREY, BLUE = "#2e7d32", "#c62828", "#546e7a", "#1565c0"
 MAP_STYLE = """
@@ -34,26 +35,47 @@ def vmotion_document(vms: list[dict], targets: list[dict], moves: list) -> dict:
             "moves": [move_json(m) for m in moves]}
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _cell(move: dict | None) -> tuple[str, str]:
+    if move is None:
+        return ("(here)", "dim")
+    return ("ok", "ok") if move["can_move"] else (f"NO({len(move['blockers'])})", "bad")
+
+
 def print_moves(document: dict) -> None:
-    """The VM x host matrix, then each blocker with its remedy."""
-    cells = {(m["vm"], m["to"]): m for m in document["moves"]}
-    hosts = document["hosts"]
-    width = max([len("VM")] + [len(printable(v)) for v in document["vms"]])
-    header = "VM".ljust(width) + "  " + "  ".join(printable(h) for h in hosts)
-    print(header)
-    for vm in document["vms"]:
-        row = []
-        for host in hosts:
-            move = cells.get((vm, host))
-            mark = "(here)" if move is None else "ok" if move["can_move"] else f"NO({len(move['blockers'])})"
-            row.append(mark.ljust(len(printable(host))))
-        print(printable(vm).ljust(width) + "  " + "  ".join(row))
-    for move in document["moves"]:
-        if move["blockers"]:
-            print(f"\n{printable(move['vm'])} -> {printable(move['to'])}: cannot move")
-            for blocker in move["blockers"]:
-                print(f"  {blocker['check']}: {printable(blocker['detail'])}")
-                print(f"    fix: {printable(blocker['remedy'])}")
+    """Summary first, then the VM x host matrix, then each blocker with what to change."""
+    moves = document["moves"]
+    blocked = [m for m in moves if not m["can_move"]]
+    vms = {m["vm"] for m in blocked}
+    if blocked:
+        say_wrapped(verdict(False, "blocked"), f": {len(blocked)} of {len(moves)} moves; {len(vms)} of "
+                    f"{len(document['vms'])} VMs cannot move to every target host")
+    elif moves:
+        say_wrapped(verdict(True, "ok"), f": all {len(moves)} moves can go ahead ({plural(len(document['vms']), 'VM')}, "
+                    f"{plural(len(document['hosts']), 'target host')})")
+    else:
+        say_wrapped(verdict(True, "ok"), f": no move to check: the {plural(len(document['vms']), 'VM')} already run on "
+                    f"the {plural(len(document['hosts']), 'target host')}")
+    cells = {(m["vm"], m["to"]): m for m in moves}
+    rows = [[vm] + [styled(*_cell(cells.get((vm, host)))) for host in document["hosts"]] for vm in document["vms"]]
+    folded_table(["VM", *document["hosts"]], rows)
+    same: dict[tuple, list[str]] = {}  # VMs blocked from one host for the same reasons, listed once
+    for move in blocked:
+        reasons = tuple((b["check"], b["detail"], b["remedy"]) for b in move["blockers"])
+        same.setdefault((move["to"], reasons), []).append(move["vm"])
+    for (target, reasons), vms in same.items():
+        if len(vms) == 1:
+            section(f"{vms[0]} -> {target}: cannot move")
+        else:
+            section(f"{len(vms)} VMs -> {target}: cannot move")
+            say("  VMs:")
+            items(vms, "    ")
+        for blocker in [dict(zip(("check", "detail", "remedy"), r)) for r in reasons]:
+            say_wrapped("  ", (blocker["check"], "bad"), f": {blocker['detail']}", hanging="      ")
+            say_wrapped("    ", ("fix", "ok"), f": {blocker['remedy']}", hanging="      ")
 
 
 def vm_map(vm: dict, moves: list[dict]) -> str:

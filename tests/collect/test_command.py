@@ -109,10 +109,11 @@ def test_failed_write_leaves_no_temporary_file(tmp_path, monkeypatch):
 def test_check_prints_a_summary_and_no_json(tmp_path):
     done = cli("--check")
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("CPU: ") and "BIOS findings:" in done.stdout
-    assert "Per-CPU differences:" in done.stdout and "{" not in done.stdout.splitlines()[0]
+    lines = done.stdout.splitlines()
+    assert " family 0x" in lines[0] and lines[1].startswith("BIOS findings: ")
+    assert "Per-CPU differences" in lines and "{" not in lines[0]
     done = cli("--check", "-o", str(tmp_path / "fp.json"))
-    assert done.returncode == 0 and (tmp_path / "fp.json").is_file() and "BIOS findings:" in done.stdout
+    assert done.returncode == 0 and (tmp_path / "fp.json").is_file() and "BIOS findings: " in done.stdout
 
 
 def _nobody_prefix() -> list[str]:

@@ -282,7 +282,7 @@ def test_cli_synth_then_analyse_a_folder(tmp_path):
     assert document["hosts"] == 10 and document["without"]["hosts"] == ["synth-0", "synth-1"]
     assert {"features", "fields", "evc_mode", "psabi_level", "qemu_model", "classes", "coverage", "min_hosts"} <= set(document)
     result = runner.invoke(app, ["fleet", "analyse", str(table), "-o", str(tmp_path / "copy.csv")])
-    assert result.exit_code == 0 and "baseline (" in result.stdout
+    assert result.exit_code == 0 and "\nBaseline: " in result.stdout
     _same_fleet(fleet_io.read_table(str(tmp_path / "copy.csv")), fleet_io.read_table(str(table)))
 
 

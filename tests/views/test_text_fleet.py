@@ -1,0 +1,69 @@
+"""``cpucompat fleet`` text, pinned: real server dumps of one vendor, a mixed-vendor folder, and a
+small fixed-seed synthetic fleet with every section (next step, EVC costs, domains, what-ifs)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from ..conftest import REFERENCE, reference
+from .snapshots import assert_snapshot, cli_text
+
+DUMPS = ("dumps", "instlatx64")
+INTEL_SERVERS = ("GenuineIntel00306F2_HaswellEP_00_CPUID.txt", "GenuineIntel0050657_CascadeLakeSP_CPUID1.txt",
+                 "GenuineIntel00606A6_ICX_CPUID3.txt", "GenuineIntel00806F8_SapphireRapids_05_CPUID.txt",
+                 "GenuineIntel00C06F2_EmeraldRapids_03_CPUID.txt")
+MIXED = ("GenuineIntel0050657_CascadeLakeSP_CPUID1.txt", "AuthenticAMD0A00F11_K19_Milan_CPUID1.txt",
+         "AuthenticAMD0A10F11_K19_Genoa_02_CPUID.txt", "GenuineIntel00606A6_ICX_CPUID3.txt")
+
+
+@pytest.fixture(autouse=True)
+def no_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No QEMU on PATH: the newest shipped QEMU table names the models, whatever QEMU is installed."""
+    monkeypatch.setenv("PATH", str(tmp_path / "no-qemu"))
+
+
+def _fleet(*args: str, expect: int = 0, tmp: Path | None = None) -> str:
+    text = cli_text("fleet", *args, expect=expect).replace(str(REFERENCE), "<reference>")
+    return text.replace(str(tmp), "<dir>") if tmp else text
+
+
+def test_intel_servers():
+    text = _fleet(*(str(reference(*DUMPS, name)) for name in INTEL_SERVERS))
+    assert_snapshot("fleet-intel-servers", text)
+    assert text.startswith("5 hosts, GenuineIntel, 5 classes: EVC mode intel-haswell, QEMU model Haswell-v4")
+    assert "\n  - vSphere: set the cluster's EVC mode to intel-haswell; per VM:\n" in text
+    assert "      cpucompat mask VM.json --evc intel-haswell --format vmx-evc\n" in text
+
+
+def test_mixed_vendors_with_domains():
+    text = _fleet(*(str(reference(*DUMPS, name)) for name in MIXED), "--domains", "3")
+    assert_snapshot("fleet-mixed-vendors", text)
+    assert text.startswith("4 hosts of 2 CPU vendors (AuthenticAMD 2, GenuineIntel 2): one report per vendor\n")
+    assert "\n=== AuthenticAMD: 2 of 4 hosts ===\n2 hosts, AuthenticAMD, 2 classes: EVC mode amd-zen3" in text
+
+
+def test_small_synthetic_fleet(tmp_path: Path):
+    table = tmp_path / "my fleet.parquet"
+    cli_text("fleet", "synth", "--from", str(reference(*DUMPS, MIXED[0])), "--hosts", "300", "--seed", "1",
+             "-o", str(table), expect=0)
+    text = _fleet(str(table), "--domains", "2", "--min-hosts", "95%", "--without", "synth-023,synth-158",
+                  tmp=tmp_path)
+    assert_snapshot("fleet-synth-300", text)
+    lines = text.splitlines()
+    assert lines[0].startswith("300 hosts, GenuineIntel, 12 classes: EVC mode none")
+    assert "      enable Execute Disable (XD / NX) in the BIOS on 2 hosts" in lines
+    assert "      cpucompat mask VM.json --evc intel-broadwell --format vmx-evc" in lines
+    plain = _fleet(str(table), tmp=tmp_path)
+    assert "      cpucompat fleet '<dir>/my fleet.parquet' --domains 2\n" in plain  # the input, shell-quoted
+    for section in ("Next step", "Baseline: ", "Classes: ", "Hosts that cost the EVC mode", "Migration domains: ",
+                    "Coverage: ", "Keeping at least 95.0%", "Without 2 hosts"):
+        assert any(line.startswith(section) for line in lines), section
+    assert not re.search(r"[{}[\]]|\bNone\b|\bTrue\b|\bFalse\b|'\w+', '", text)  # no Python reprs
+
+
+@pytest.mark.parametrize("command", [("fleet", "analyse"), ("fleet", "synth")])
+def test_help_has_an_example(command):
+    assert "Example: cpucompat fleet" in cli_text(*command, "--help", expect=0)
