@@ -32,6 +32,7 @@ PROPERTIES: dict[str, list[str]] = {
     "Datastore": ["name", "summary"],
     "Network": ["name"],
     "DistributedVirtualPortgroup": ["name", "config.uplink", "config.distributedVirtualSwitch"],
+    "DistributedVirtualSwitch": ["name", "uuid", "config.host"],  # vCenter: its VmwareDistributedVirtualSwitch too
 }
 
 PAGE = 500

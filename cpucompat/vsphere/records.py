@@ -63,6 +63,7 @@ def host_record(inv: Inventory, host: Obj) -> dict:
     networks = {inv.name_of(ref) for ref in as_list(host.get("network")) if inv.name_of(ref)}
     networks |= {g["spec"]["name"] for g in as_list(host.get("config.network.portgroup"))
                  if isinstance(g, dict) and isinstance(g.get("spec"), dict) and g["spec"].get("name")}
+    unlinked = _distributed_without_uplinks(inv, host)
     return {
         "format": HOST_FORMAT, "version": VERSION, "source": inv.source,
         "moid": host.moid, "name": host.get("name") or host.moid,
@@ -79,7 +80,8 @@ def host_record(inv: Inventory, host: Obj) -> dict:
         "feature_capability": _pairs(host.get("config.featureCapability"), "featureName"),
         "datastores": datastores,
         "networks": sorted(networks),
-        "networks_without_uplinks": sorted(_networks_without_uplinks(host)),
+        "networks_without_uplinks": sorted(_networks_without_uplinks(host) | set(unlinked)),
+        "distributed_without_uplinks": unlinked,
         "vmotion_vnics": _vmotion_vnics(host),
         "scsi_luns": sorted({lun.get("uuid") for lun in as_list(host.get("config.storageDevice.scsiLun"))
                              if isinstance(lun, dict) and lun.get("uuid")}),
@@ -97,6 +99,37 @@ def _networks_without_uplinks(host: Obj) -> set[str]:
         if isinstance(spec, dict) and switches.get(spec.get("vswitchName"), True) is False:
             out.add(spec.get("name"))
     return out
+
+
+def _distributed_without_uplinks(inv: Inventory, host: Obj) -> dict[str, str]:
+    """Distributed port groups of this host whose switch has no physical NIC of this host as an
+    uplink: {port group: switch}. Uplink port groups themselves are left out."""
+    proxies = {p.get("dvsUuid"): p for p in as_list(host.get("config.network.proxySwitch")) if isinstance(p, dict)}
+    out = {}
+    for ref in as_list(host.get("network")):
+        group = inv.lookup(ref)
+        if group is None or group.type != "DistributedVirtualPortgroup" or str(group.get("config.uplink")).lower() == "true":
+            continue
+        switch = inv.lookup(group.get("config.distributedVirtualSwitch"))
+        if switch is not None and _uplinked(switch, host, proxies) is False:
+            out[group.get("name")] = switch.get("name")
+    return dict(sorted(out.items()))
+
+
+def _uplinked(switch: Obj, host: Obj, proxies: dict) -> bool | None:
+    """Whether a distributed switch has a physical NIC of this host: the host member's backing
+    (``config.host[].config.backing.pnicSpec``) or the host's proxy switch (``pnic``); None when
+    the inventory says neither."""
+    said = []
+    for member in as_list(switch.get("config.host")):
+        config = member.get("config") if isinstance(member, dict) else None
+        if isinstance(config, dict) and config.get("host") == host.ref:
+            backing = config.get("backing") if isinstance(config.get("backing"), dict) else {}
+            said.append(any(isinstance(s, dict) and s.get("pnicDevice") for s in as_list(backing.get("pnicSpec"))))
+    proxy = proxies.get(switch.get("uuid"))
+    if proxy is not None:
+        said.append(bool(as_list(proxy.get("pnic"))))
+    return any(said) if said else None
 
 
 def _vmotion_vnics(host: Obj) -> list[str] | None:

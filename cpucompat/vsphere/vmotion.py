@@ -28,6 +28,9 @@ REMEDIES = {
                   "to a port group the target has.",
     "no-uplink": "Give the virtual switch of {what} a physical uplink, or disconnect the adapter (vpxd.cfg "
                  "<migrate><test><CompatibleNetworks><VMOnVirtualIntranet>false turns this check off).",
+    "no-dvs-uplink": "Add a physical NIC of each host to the uplinks of the distributed switch of {what} (Add and "
+                     "Manage Hosts > Manage physical adapters), or disconnect the adapter (vpxd.cfg <migrate><test>"
+                     "<CompatibleNetworks><VMOnVirtualIntranet>false turns this check off).",
     "vmotion-vmknic": "Enable the vMotion service on a VMkernel adapter of {what}.",
     "swap": "Free space on {what} or point the VM's swap file to a datastore with room for it.",
     "connection": "Reconnect {what} to vCenter.",
@@ -141,7 +144,7 @@ def check_move(vm: dict, target: dict, hosts: dict[str, dict], cache: dict | Non
         if network not in target_networks:
             add(Blocker("port-group", network, f"port group {network!r} does not exist on {target['name']}"))
         elif network in internal:
-            add(Blocker("no-uplink", network, f"{network} is on a virtual switch without physical uplinks"))
+            add(_no_uplink(network, source, target))
     for host in (source, target):
         if host is None:
             continue
@@ -166,6 +169,17 @@ def _swap(vm: dict, target: dict, move: Move) -> None:
     elif free < need_mb * 1024 * 1024:
         move.blockers.append(Blocker("swap", where, f"the VM's {need_mb} MB swap file does not fit in "
                                                     f"{free // (1024 * 1024)} MB free on {where}"))
+
+
+def _no_uplink(network: str, source: dict | None, target: dict) -> Blocker:
+    """The blocker of a port group on a switch without physical uplinks: for a distributed port
+    group, on which host its switch has none."""
+    lacking = [(h["name"], h["distributed_without_uplinks"][network]) for h in (source, target)
+               if h and network in (h.get("distributed_without_uplinks") or {})]
+    if not lacking:
+        return Blocker("no-uplink", network, f"{network} is on a virtual switch without physical uplinks")
+    where = "; ".join(f"distributed switch {switch} has no physical uplink on {host}" for host, switch in lacking)
+    return Blocker("no-dvs-uplink", network, f"{network}: {where}")
 
 
 def check(vms: list[dict], targets: list[dict], hosts: list[dict]) -> list[Move]:

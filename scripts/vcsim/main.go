@@ -12,7 +12,12 @@
 // make a host without a vMotion VMkernel interface through the API. Hosts start with vmk0
 // selected for vMotion, as in a cluster where vMotion is configured. With -evc-vms, VMs accept
 // ApplyEvcModeVM_Task (per-VM EVC: the mask becomes runtime.featureMask; powered-off VMs only)
-// and the service says API 7.0.3.0.
+// and the service says API 7.0.3.0. Every VM applies the cpuFeatureMask of a ReconfigVM_Task to
+// config.cpuFeatureMask (the legacy per-VM CPUID mask; vcsim 0.24 ignores it). With -dvs-uplinks,
+// distributed switches keep the host members' backing (the physical NICs each host gives them as
+// uplinks) in config.host, for add and edit (vcsim 0.24 keeps only summary.hostMember and refuses
+// edit); vcsim then no longer recognises them as its own switches where it checks a VM's
+// DistributedVirtualPortBackingInfo, so such a test connects adapters by port group name.
 package main
 
 import (
@@ -119,9 +124,88 @@ func addVnicManagers() {
 }
 
 // evcVM adds per-VM EVC (vcsim 0.24 has no ApplyEvcModeVM_Task): the mask becomes the VM's
-// runtime.featureMask, as vCenter does; refused unless the VM is powered off.
+// runtime.featureMask, as vCenter does; refused unless the VM is powered off. With -evc-vms only.
 type evcVM struct {
+	maskVM
+}
+
+// maskVM applies a ReconfigVM_Task's cpuFeatureMask (VirtualMachineCpuIdInfoSpec: add or edit
+// replaces the entry of the same level and vendor, remove drops the level given as removeKey).
+type maskVM struct {
 	simulator.VirtualMachine // by value: vcsim's property collector digs out the first embedded struct
+}
+
+func (vm *maskVM) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	for _, spec := range req.Spec.CpuFeatureMask {
+		var kept []types.HostCpuIdInfo
+		for _, info := range vm.Config.CpuFeatureMask {
+			same := spec.Info != nil && info.Level == spec.Info.Level && info.Vendor == spec.Info.Vendor
+			removed := spec.Operation == types.ArrayUpdateOperationRemove && fmt.Sprint(spec.RemoveKey) == fmt.Sprint(info.Level)
+			if !same && !removed {
+				kept = append(kept, info)
+			}
+		}
+		if spec.Operation != types.ArrayUpdateOperationRemove && spec.Info != nil {
+			kept = append(kept, *spec.Info)
+		}
+		vm.Config.CpuFeatureMask = kept
+	}
+	return vm.VirtualMachine.ReconfigVMTask(ctx, req)
+}
+
+// dvsUplinks keeps each host member's backing in config.host (see the header).
+type dvsUplinks struct {
+	simulator.DistributedVirtualSwitch
+}
+
+func (s *dvsUplinks) ReconfigureDvsTask(req *types.ReconfigureDvs_Task) soap.HasFault {
+	spec := req.Spec.GetDVSConfigSpec()
+	config := s.Config.GetDVSConfigInfo()
+	var passed []types.DistributedVirtualSwitchHostMemberConfigSpec
+	for _, member := range spec.Host {
+		var kept []types.DistributedVirtualSwitchHostMember
+		for _, m := range config.Host {
+			if m.Config.Host == nil || *m.Config.Host != member.Host {
+				kept = append(kept, m)
+			}
+		}
+		if member.Operation != string(types.ConfigSpecOperationRemove) {
+			host := member.Host
+			backing := member.Backing
+			if backing == nil {
+				backing = &types.DistributedVirtualSwitchHostMemberPnicBacking{}
+			}
+			kept = append(kept, types.DistributedVirtualSwitchHostMember{
+				Config: types.DistributedVirtualSwitchHostMemberConfigInfo{Host: &host, Backing: backing}, Status: "up"})
+		}
+		config.Host = kept
+		if member.Operation != string(types.ConfigSpecOperationEdit) { // vcsim refuses edit; the rest is its own
+			passed = append(passed, member)
+		}
+	}
+	spec.Host = passed
+	return s.DistributedVirtualSwitch.ReconfigureDvsTask(req)
+}
+
+func extendObjects(evc, dvs bool) {
+	for _, ref := range simulator.Map.All("VirtualMachine") {
+		vm, ok := simulator.Map.Get(ref.Reference()).(*simulator.VirtualMachine)
+		if !ok {
+			log.Printf("vcsim: %s is a %T", ref.Reference(), simulator.Map.Get(ref.Reference()))
+		} else if evc {
+			simulator.Map.Put(&evcVM{maskVM{*vm}})
+		} else {
+			simulator.Map.Put(&maskVM{*vm})
+		}
+	}
+	for _, ref := range simulator.Map.All("DistributedVirtualSwitch") {
+		if !dvs {
+			break
+		}
+		if dvs, ok := simulator.Map.Get(ref.Reference()).(*simulator.DistributedVirtualSwitch); ok {
+			simulator.Map.Put(&dvsUplinks{*dvs})
+		}
+	}
 }
 
 func (vm *evcVM) ApplyEvcModeVMTask(req *types.ApplyEvcModeVM_Task) soap.HasFault {
@@ -136,16 +220,6 @@ func (vm *evcVM) ApplyEvcModeVMTask(req *types.ApplyEvcModeVM_Task) soap.HasFaul
 		return nil, nil
 	})
 	return &methods.ApplyEvcModeVM_TaskBody{Res: &types.ApplyEvcModeVM_TaskResponse{Returnval: task.Run()}}
-}
-
-func addEvcVMs() {
-	for _, ref := range simulator.Map.All("VirtualMachine") {
-		if vm, ok := simulator.Map.Get(ref.Reference()).(*simulator.VirtualMachine); ok {
-			simulator.Map.Put(&evcVM{*vm})
-		} else {
-			log.Printf("vcsim: -evc-vms: %s is a %T", ref.Reference(), simulator.Map.Get(ref.Reference()))
-		}
-	}
 }
 
 // loadable: the save folder without files vcsim 0.24 cannot read (EnvironmentBrowser, a newer
@@ -209,6 +283,7 @@ func main() {
 	useTLS := flag.Bool("tls", false, "serve https with a self-signed certificate")
 	certOut := flag.String("cert-out", "", "with -tls: write the server certificate (PEM) here")
 	evcVMs := flag.Bool("evc-vms", false, "VMs accept ApplyEvcModeVM_Task (per-VM EVC)")
+	dvsUplinks := flag.Bool("dvs-uplinks", false, "distributed switches keep their host members' uplinks")
 	flag.Parse()
 
 	if !strings.HasPrefix(*listen, "127.0.0.1:") {
@@ -235,9 +310,7 @@ func main() {
 		log.Fatal(err)
 	}
 	addVnicManagers()
-	if *evcVMs {
-		addEvcVMs()
-	}
+	extendObjects(*evcVMs, *dvsUplinks)
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
 	if *useTLS {
 		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned()}}
