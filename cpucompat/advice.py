@@ -38,7 +38,7 @@ NAMED_FEATURES = 6
 
 @dataclass(frozen=True)
 class Step:
-    """One next step: ``action`` is bios, microcode, mask, evc, qemu, psabi, leave-out, cold-migrate or split."""
+    """One next step: ``action`` is bios, microcode, mask, evc, qemu, psabi, leave-out, cold-migrate, split or physical-host."""
 
     action: str
     text: str
@@ -201,7 +201,7 @@ def configure_steps(named: dict, hosts: Sequence[Decoded], options: Sequence[str
     if named.get("psabi"):
         key = named["psabi"].key
         steps.append(Step("psabi", f"guests built for {key} or lower run on every host", baseline=key))
-    if 1 < len(hosts) <= MASK_ALL_HOSTS:
+    if 1 < len(hosts) <= MASK_ALL_HOSTS and len({h.vendor for h in hosts}) == 1:  # no mask spans vendors
         steps.append(Step("mask", f"or keep every feature all hosts share, for a VM started on {first.name}",
                           mask_command(first.path, targets=[h.path for h in hosts[1:]], options=options)))
     return steps
@@ -231,6 +231,15 @@ def reach_next(kind: str, hosts: Sequence[Decoded], current: baselines.Baseline 
     return steps + [step for h in weak for step in repairs(h, lacking[h.name])]
 
 
+def _virtual(host: Decoded, mode: baselines.Baseline | None) -> list[Step]:
+    """A dump taken inside a VM judges the virtual CPU its hypervisor shows, not a host."""
+    hypervisor = host.fields.get("hypervisor")
+    if mode is not None or not hypervisor:
+        return []
+    return [Step("physical-host", f"{host.name} is a virtual CPU ({hypervisor}): EVC judges physical hosts; "
+                                  "fingerprint the host it runs on (cpucompat collect there)", hosts=(host.name,))]
+
+
 def _count(hosts: Sequence[Decoded]) -> str:
     return "this host" if len(hosts) == 1 else f"these {len(hosts)} hosts"
 
@@ -256,7 +265,7 @@ def evc_check_steps(check: EvcCheck, hosts: Sequence[Decoded], policy: Policy = 
         steps.append(Step("evc", f"{hosts[0].name} offers EVC modes up to {mode.key}: its cluster can run "
                                  f"at {mode.key} or lower", hosts=(hosts[0].name,), baseline=mode.key))
     for host, result in zip(hosts, check.hosts):
-        steps += repairs(host, result.missing)
+        steps += repairs(host, result.missing) + _virtual(host, result.mode)
     if check.cluster:
         steps += [s for s in reach_next("evc", hosts, mode, policy) if s.action == "leave-out"]
     return steps

@@ -68,8 +68,8 @@ def print_baseline(document: dict) -> None:
     console.items(document["hosts"])
     console.say(f"vendor: {document['vendor'] or 'mixed (cross-vendor)'}")
     console.say("named baselines (the highest each kind offers):")
-    console.two_columns(((label, f"{document[field] or '-'}  (+{len(document['extra'][kind])} features beyond it)")
-                         for label, field, kind in NAMED), indent=2)
+    console.two_columns(((label, f"{document[field]}  (+{len(document['extra'][kind])} features beyond it)"
+                          if document[field] else "-") for label, field, kind in NAMED), indent=2)
     console.say("levelled fields:")
     console.two_columns(((name, scalar_text(name, value)) for name, value in document["fields"].items()), indent=2)
     console.say(f"features ({len(document['features'])}, {document['names']} names):")

@@ -194,3 +194,32 @@ def test_every_command_help_has_an_example_and_no_type_placeholder():
                     if (found := re.findall(r"<[a-z][a-z_\[\]|, ]*>|\{[a-z_]+\}", _help(p)))}
     assert not placeholders, placeholders
     assert not without_example, f"--help without an example: {without_example}"
+
+
+# --- next steps in --json ---------------------------------------------------------------
+
+def test_next_steps_in_json(no_nx):
+    check = json.loads(cli_text("evc", "check", "--json", "host-17.json", "milan.txt", expect=0, cwd=no_nx))
+    bios, = [s for s in check["next_steps"] if s["action"] == "bios"]
+    assert bios["hosts"] == ["host-17.json"] and bios["features"] == ["nx"] and bios["command"] is None
+    leave, = [s for s in check["next_steps"] if s["action"] == "leave-out"]
+    assert leave["hosts"] == ["host-17.json"] and leave["baseline"] == "amd-rev-e"
+    base = json.loads(cli_text("baseline", "--json", SPR, CASCADE, ICX, "--qemu-version", "7.2", expect=0, cwd=dumps()))
+    assert [(s["action"], s["baseline"]) for s in base["next_steps"]][:3] == [
+        ("evc", "intel-cascadelake"), ("qemu", "Cascadelake-Server-v5"), ("psabi", "x86-64-v4")]
+    leave, = [s for s in base["next_steps"] if s["action"] == "leave-out"]
+    assert leave["hosts"] == [CASCADE] and leave["baseline"] == "intel-icelake" and "sha_ni" in leave["features"]
+
+
+def test_next_step_for_a_named_source_and_across_vendors():
+    named = json.loads(cli_text("compare", "--json", "--evc", "intel-icelake", HASWELL, expect=1, cwd=dumps()))
+    step, = named["targets"][0]["next_steps"]
+    assert (step["action"], step["baseline"]) == ("evc", "intel-haswell")
+    milan = "AuthenticAMD0A00F11_K19_Milan_CPUID1.txt"
+    across = json.loads(cli_text("compare", "--json", HASWELL, milan, expect=1, cwd=dumps()))
+    assert [s["action"] for s in across["targets"][0]["next_steps"]] == ["cold-migrate"]
+
+
+def test_a_virtual_cpu_is_sent_to_its_physical_host():
+    text = cli_text("evc", "check", "tcg_Haswell-v4_cpuid-r.txt", expect=0, cwd=TEST_DATA / "qemu")
+    assert "tcg_Haswell-v4_cpuid-r.txt is a virtual CPU (QEMU TCG): EVC judges physical hosts" in text
