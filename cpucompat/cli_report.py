@@ -12,7 +12,7 @@ from typing import Annotated
 import typer
 
 from . import __version__
-from .cli import ALL_BITS_OPTION, Vocabulary
+from .cli import ALL_BITS_OPTION, NAMES_OPTION, Vocabulary
 from .errors import handled
 from .text import printable
 
@@ -23,7 +23,7 @@ def report(
                                                 "(walked recursively): whatever cpucompat fleet reads.")],
     output: Annotated[str, typer.Option("-o", "--output", help="The HTML page to write (atomically).")],
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output file.")] = False,
-    names: Annotated[Vocabulary, typer.Option("--names", help="Vocabulary of the feature names.")] = Vocabulary.canonical,
+    names: Annotated[Vocabulary, NAMES_OPTION] = Vocabulary.canonical,
     domains: Annotated[int, typer.Option("--domains", min=1, help="Propose at most this many migration domains.")] = 3,
     cross_vendor: Annotated[bool, typer.Option("--cross-vendor", help="Mixed vendors as one fleet: vendor-neutral features only.")] = False,
     include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,

@@ -11,7 +11,8 @@ Then:
 - size: the page's bytes (the goal: under 5 MB at 10,000 hosts);
 - render: Debian's ``chromium --headless`` loading the page and taking a screenshot, and loading it
   and dumping the DOM, each a whole browser run (start-up included); medians of ``--runs``, next
-  to the same runs on an empty page (what start-up alone costs). The goal: under 3 s.
+  to the same runs on an empty page, interleaved with them (what start-up alone costs). The goal:
+  under 3 s.
 
 Prints a markdown table. Usage: ``python scripts/bench_report.py [--sizes 10000] [--runs 5]``.
 """
@@ -44,15 +45,18 @@ def timed(command: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def browser_runs(browser: str, page: Path, folder: Path, runs: int) -> tuple[float, float]:
-    """Medians of a screenshot run and a --dump-dom run (each a fresh browser)."""
+def browser_runs(browser: str, pages: list[Path], folder: Path, runs: int) -> list[tuple[float, float]]:
+    """Per page, medians of a screenshot run and a --dump-dom run (each a fresh browser), the pages
+    interleaved run by run so that a change in the machine's load hits them alike."""
     common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
               f"--user-data-dir={folder / 'profile'}", "--window-size=1400,2400"]
-    shots, dumps = [], []
+    shots: list[list[float]] = [[] for _ in pages]
+    dumps: list[list[float]] = [[] for _ in pages]
     for _ in range(runs):
-        shots.append(timed([*common, f"--screenshot={folder / 'shot.png'}", page.as_uri()]))
-        dumps.append(timed([*common, "--dump-dom", page.as_uri()]))
-    return statistics.median(shots), statistics.median(dumps)
+        for i, page in enumerate(pages):
+            shots[i].append(timed([*common, f"--screenshot={folder / 'shot.png'}", page.as_uri()]))
+            dumps[i].append(timed([*common, "--dump-dom", page.as_uri()]))
+    return [(statistics.median(s), statistics.median(d)) for s, d in zip(shots, dumps)]
 
 
 def in_process(table: Path, runs: int) -> float:
@@ -72,7 +76,7 @@ def in_process(table: Path, runs: int) -> float:
     return statistics.median(times)
 
 
-def one_size(hosts: int, folder: Path, browser: str, runs: int, empty: tuple[float, float]) -> str:
+def one_size(hosts: int, folder: Path, browser: str, runs: int) -> str:
     table, page = folder / f"fleet-{hosts}.csv", folder / f"report-{hosts}.html"
     synth = [*CPUCOMPAT, "fleet", "synth", "--hosts", str(hosts), "-o", str(table), "--seed", "7"]
     for name in DUMPS:
@@ -81,10 +85,12 @@ def one_size(hosts: int, folder: Path, browser: str, runs: int, empty: tuple[flo
     report = [*CPUCOMPAT, "report", str(table), "-o", str(page), "--force"]
     end_to_end = statistics.median(timed(report) for _ in range(3))
     alone = in_process(table, 3)
-    shot, dump = browser_runs(browser, page, folder, runs)
+    blank = folder / "empty.html"
+    blank.write_text("<!DOCTYPE html><html><body></body></html>\n")
+    (shot, dump), (empty_shot, empty_dump) = browser_runs(browser, [page, blank], folder, runs)
     size = page.stat().st_size
     return (f"| {hosts:,} | {size / 1e6:.2f} MB | {end_to_end:.2f} s | {alone:.2f} s | {shot:.2f} s "
-            f"({shot - empty[0]:+.2f} s) | {dump:.2f} s ({dump - empty[1]:+.2f} s) |")
+            f"({empty_shot:.2f} s) | {dump:.2f} s ({empty_dump:.2f} s) |")
 
 
 def main() -> None:
@@ -96,16 +102,11 @@ def main() -> None:
     if browser is None or not INSTLATX64.exists():
         sys.exit("needs Debian's chromium and ../shared/reference/dumps/instlatx64")
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        blank = folder / "empty.html"
-        blank.write_text("<!DOCTYPE html><html><body></body></html>\n")
-        empty = browser_runs(browser, blank, folder, args.runs)
-        print(f"empty page: screenshot {empty[0]:.2f} s, --dump-dom {empty[1]:.2f} s (browser start-up)\n")
-        print("| hosts | page | `report` end to end | document + page | Chromium screenshot (over empty) "
-              "| Chromium --dump-dom (over empty) |")
+        print("| hosts | page | `report` end to end | document + page | Chromium screenshot (empty page) "
+              "| Chromium --dump-dom (empty page) |")
         print("|---:|---:|---:|---:|---:|---:|")
         for hosts in (int(s) for s in args.sizes.split(",")):
-            print(one_size(hosts, folder, browser, args.runs, empty), flush=True)
+            print(one_size(hosts, Path(tmp), browser, args.runs), flush=True)
 
 
 if __name__ == "__main__":

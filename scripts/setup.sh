@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 # python3-libvirt: libvirt's own baseline in scripts/bench_fleet.py; libvirt-daemon-driver-qemu:
 # the private libvirtd of tests/masks/test_libvirt_domain.py starts the libvirt masks as domains;
 # golang-go + golang-github-vmware-govmomi-dev: scripts/build-vcsim.sh builds vcsim for tests/vsphere;
-# chromium: renders the vMotion map (vmotion check --html) headless in tests/vsphere;
+# chromium: renders the vMotion map (vmotion check --html) and the fleet report (report) headless in tests;
 # openssh-server: the sshd on 127.0.0.1 that tests/integrations/test_ansible.py runs the playbook over.
 APT_PACKAGES=(cpuid qemu-system-x86 gcc libvirt-clients libvirt-daemon libvirt-daemon-driver-qemu python3-libvirt libxml2-utils golang-go golang-github-vmware-govmomi-dev chromium openssh-server)
 
