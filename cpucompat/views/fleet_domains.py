@@ -5,12 +5,15 @@ from __future__ import annotations
 
 from rich.text import Text
 
+from ..advice import mask_command
 from ..knowledge import baselines
-from .console import say, styled
+from .console import items, say, styled
 from .fleet import lacks, print_baseline, print_classes, print_coverage, print_summary, print_what_ifs
 from .lines import folded, folded_table, one_per_line, say_whole, say_wrapped, section
 
 SHOWN = 10
+#: Host names shown per migration domain (``--json`` lists every host of a domain of up to 1,000).
+DOMAIN_HOSTS = 5
 #: Stands for the VM's CPU in the ``cpucompat mask`` commands the next step prints.
 VM_INPUT = "VM.json"
 
@@ -38,11 +41,15 @@ def print_evc_costs(costs: list[dict], hosts: int) -> None:
 def print_domains(result: dict) -> None:
     section(f"Migration domains: {len(result['domains'])} (at most {result['k']}), one baseline each")
     rows = [(d["name"], f"{d['hosts']:,}", d["evc_mode"] or "none", d["qemu_model"] or "none",
-             d["psabi_level"] or "none", lacks(d["gained"]),
-             one_per_line(d.get("host_names") or d["examples"], d["hosts"]))
-            for d in result["domains"]]
-    folded_table(["domain", "hosts", "EVC mode", "QEMU model", "psABI", "gains over the fleet-wide baseline",
-                  folded("e.g.", 28)], rows)
+             d["psabi_level"] or "none", lacks(d["gained"])) for d in result["domains"]]
+    folded_table(["domain", "hosts", "EVC mode", "QEMU model", "psABI", "gains over the fleet-wide baseline"], rows)
+    for d in result["domains"]:
+        names = d.get("host_names") or d["examples"]
+        say(f"  {d['hosts']:,} hosts of {d['name']}:")
+        items(names[:DOMAIN_HOSTS], "    ")
+        if d["hosts"] > min(len(names), DOMAIN_HOSTS):
+            say(f"    +{d['hosts'] - min(len(names), DOMAIN_HOSTS):,} more (--json lists every host of a domain of up to "
+                "1,000)")
     for note in result["notes"]:
         say(f"  note: {note}")
 
@@ -82,23 +89,30 @@ def _evc_steps(document: dict, command: str) -> str | None:
     if mode:
         then = " once they are fixed or left out" if cost else ""
         _step("vSphere", f"set the cluster's EVC mode to {mode}{then}; per VM:",
-              f"cpucompat mask {VM_INPUT} --evc {mode} --format vmx-evc")
+              mask_command(VM_INPUT, evc=mode, fmt="vmx-evc"))
     else:
         _step("vSphere", "no EVC mode fits every host")
     return mode
 
 
+def _64_bit(model: str) -> bool:
+    """Whether a QEMU model offers the base psABI level (x86-64): a 32-bit model such as kvm32 is
+    no answer for 64-bit guests."""
+    base = min(baselines.load_baselines("psabi"), key=lambda b: b.level)
+    return base.required <= baselines.get(model).features
+
+
 def _qemu_step(document: dict) -> str | None:
     """The QEMU line: the fleet's QEMU model when it is a 64-bit one, else the psABI level."""
     model = document["qemu_model"]
-    if model and "lm" in baselines.get(model).features:
-        _step("QEMU/KVM", f"start the VMs with -cpu {model}; per VM:", f"cpucompat mask {VM_INPUT} --qemu-model {model}")
+    if model and _64_bit(model):
+        _step("QEMU/KVM", f"start the VMs with -cpu {model}; per VM:", mask_command(VM_INPUT, qemu_model=model))
         return model
     level = document["psabi_level"]
-    why = f"the highest, {model}, has no long mode" if model else "none does"
+    why = f"the highest, {model}, is a 32-bit one" if model else "none does"
     if level:
         _step("QEMU/KVM", f"no 64-bit QEMU model fits every host ({why}); mask each VM to {level}:",
-              f"cpucompat mask {VM_INPUT} --qemu-model {level}")
+              mask_command(VM_INPUT, qemu_model=level))
     else:
         _step("QEMU/KVM", f"no 64-bit QEMU model fits every host ({why})")
     return level
