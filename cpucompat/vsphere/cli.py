@@ -128,12 +128,13 @@ def apply_evc(
     ca_file: Annotated[str | None, CA_FILE] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Apply it; without --yes only the change is printed.")] = False,
 ) -> None:
-    """Per-VM EVC through vCenter (ApplyEvcModeVM_Task): prints the change; applies it only with --yes.
-    Refuses powered-on VMs and hardware versions below 14."""
-    from . import evc_vmx
+    """Per-VM EVC through vCenter: prints the change; applies it only with --yes. ApplyEvcModeVM_Task
+    (vSphere API 6.7, hardware version 14+), or the legacy cpuFeatureMask of a ReconfigVM_Task for
+    hardware version 8 and older; refuses powered-on VMs and hardware versions 9 to 13."""
+    from . import evc_legacy, evc_vmx
     from .collect import retrieve
     from .connect import session
-    from .records import vm_record
+    from .records import host_record, vm_record
 
     mode = evc_vmx.mode_for(mode_key)
     if not server:
@@ -144,12 +145,18 @@ def apply_evc(
         if len(found) != 1:
             raise UsageError(f"{'no' if not found else 'more than one'} VM named {vm_name!r} in {target.label}")
         record = vm_record(inventory, found[0])
-        print(evc_vmx.render(mode, vm_name), end="")
-        reason = evc_vmx.refusal(record)
+        host = inventory.lookup(found[0].get("runtime.host"))
+        host_api = (host_record(inventory, host)["esxi"].get("api_version") if host else None)
+        method, reason = evc_legacy.choose(record, si.content.about.apiVersion, host_api)
+        legacy = method == evc_legacy.CPU_FEATURE_MASK
+        print(evc_legacy.render(mode, vm_name) if legacy else evc_vmx.render(mode, vm_name), end="")
         if reason:
             raise UsageError(reason)
         if not yes:
-            print(f"dry run: nothing changed; add --yes to apply EVC {mode.key} to {vm_name}", file=sys.stderr)
+            print(f"dry run: nothing changed; add --yes to apply EVC {mode.key} to {vm_name} ({method})", file=sys.stderr)
             return
-        evc_vmx.apply(si, found[0].moid, mode)
-        print(f"applied per-VM EVC {mode.key} to {vm_name}", file=sys.stderr)
+        if legacy:
+            evc_legacy.apply(si, found[0].moid, mode, {e["level"] for e in record["cpu_feature_mask"]})
+        else:
+            evc_vmx.apply(si, found[0].moid, mode)
+        print(f"applied EVC {mode.key} to {vm_name} ({method})", file=sys.stderr)

@@ -62,17 +62,6 @@ def hardware_version(text: str | None) -> int | None:
         return None
 
 
-def refusal(vm: dict) -> str | None:
-    """Why vCenter would refuse per-VM EVC for this VM, or None."""
-    if vm.get("power_state") != "poweredOff":
-        return f"VM {vm['name']} is {vm.get('power_state')}: per-VM EVC is applied to a powered-off VM only"
-    version = hardware_version(vm.get("hardware_version"))
-    if version is None or version < MIN_HARDWARE_VERSION:
-        return (f"VM {vm['name']} has hardware version {vm.get('hardware_version')}: per-VM EVC needs "
-                f"vmx-{MIN_HARDWARE_VERSION} or later (upgrade the VM's compatibility first)")
-    return None
-
-
 def apply(si, vm_moid: str, mode) -> None:
     """ApplyEvcModeVM_Task with the mode's complete featureMask; waits for the task."""
     from pyVim.task import WaitForTask

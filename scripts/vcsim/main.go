@@ -12,7 +12,7 @@
 // make a host without a vMotion VMkernel interface through the API. Hosts start with vmk0
 // selected for vMotion, as in a cluster where vMotion is configured. With -evc-vms, VMs accept
 // ApplyEvcModeVM_Task (per-VM EVC: the mask becomes runtime.featureMask; powered-off VMs only)
-// and the service says API 7.0.3.0. Every VM applies the cpuFeatureMask of a ReconfigVM_Task to
+// and the service and its hosts say API 7.0.3.0. Every VM applies the cpuFeatureMask of a ReconfigVM_Task to
 // config.cpuFeatureMask (the legacy per-VM CPUID mask; vcsim 0.24 ignores it). With -dvs-uplinks,
 // distributed switches keep the host members' backing (the physical NICs each host gives them as
 // uplinks) in config.host, for add and edit (vcsim 0.24 keeps only summary.hostMember and refuses
@@ -311,6 +311,14 @@ func main() {
 	}
 	addVnicManagers()
 	extendObjects(*evcVMs, *dvsUplinks)
+	if *evcVMs { // and every host speaks it too (per-VM EVC needs API 6.7 on the VM's host)
+		for _, ref := range simulator.Map.All("HostSystem") {
+			host := simulator.Map.Get(ref.Reference()).(*simulator.HostSystem)
+			product := *host.Summary.Config.Product
+			product.ApiVersion = "7.0.3.0"
+			host.Summary.Config.Product = &product
+		}
+	}
 	model.Service.Listen = &url.URL{Host: *listen, User: url.UserPassword(*user, *pass)}
 	if *useTLS {
 		model.Service.TLS = &tls.Config{Certificates: []tls.Certificate{selfSigned()}}

@@ -64,7 +64,7 @@ def test_apply_evc_through_vcenter(vcsim_binary):
                                  env=ENV)
 
         result = apply("--yes")
-        assert result.exit_code == 2 and "is poweredOn: per-VM EVC is applied to a powered-off VM only" in result.stderr
+        assert result.exit_code == 2 and "is poweredOn: a per-VM CPU mask is applied to a powered-off VM only" in result.stderr
         WaitForTask(vm.PowerOffVM_Task())
         result = apply("--yes")
         assert result.exit_code == 2 and "hardware version vmx-13" in result.stderr and "vmx-14" in result.stderr
@@ -72,6 +72,7 @@ def test_apply_evc_through_vcenter(vcsim_binary):
         result = apply()  # dry run: prints the change, changes nothing
         assert result.exit_code == 0, result.output
         assert 'featureCompat.vm.completeMasks = "TRUE"' in result.stdout and "dry run" in result.stderr
+        assert "(ApplyEvcModeVM_Task)" in result.stderr  # vCenter and host speak API 7.0.3, the VM is vmx-14
         assert not vm.runtime.featureMask
         result = apply("--yes")
         assert result.exit_code == 0, result.output
@@ -81,6 +82,61 @@ def test_apply_evc_through_vcenter(vcsim_binary):
         result = runner.invoke(app, ["vsphere", "collect", "--server", sim.server], env=ENV)
         record = next(v for v in json.loads(result.stdout)["vms"] if v["name"] == vm.name)
         assert record["feature_mask"] == expected and record["hardware_version"] == "vmx-14"
+    finally:
+        sim.stop()
+
+
+def legacy_lines(text):
+    """``cpuFeatureMask[level 0x1].ecx = "----:..."`` lines: {(level, register): value}."""
+    return {(int(level, 16), reg): value
+            for level, reg, value in re.findall(r'^cpuFeatureMask\[level (0x[0-9a-f]+)\]\.(e[a-d]x) = "([^"]*)"$', text, re.M)}
+
+
+def test_apply_evc_legacy_cpu_feature_mask(vcsim_binary):
+    """vcsim speaks vSphere API 6.5 (no ApplyEvcModeVM_Task): a vmx-8 VM gets the legacy
+    cpuFeatureMask of a ReconfigVM_Task, printed first, applied with --yes and read back; vmx-9..13
+    and a vmx-14 VM on a host without per-VM EVC are refused with the reason."""
+    from pyVim.task import WaitForTask
+    from pyVmomi import vim
+
+    from cpucompat.knowledge.features import feature_table
+    from tests.vsphere.conftest import Vcsim
+
+    sim = Vcsim(vcsim_binary, "-cluster", "0", "-host", "1", "-vm", "1")
+    try:
+        content = sim.si().RetrieveContent()
+        assert content.about.apiVersion == "6.5"
+        vm = content.viewManager.CreateContainerView(content.rootFolder, [vim.VirtualMachine], True).view[0]
+
+        def apply(*extra):
+            return runner.invoke(app, ["vsphere", "apply-evc", vm.name, "intel-merom", "--server", sim.server, *extra],
+                                 env=ENV)
+
+        WaitForTask(vm.PowerOffVM_Task())
+        result = apply("--yes")
+        assert result.exit_code == 2 and "vmx-13" in result.stderr and "hardware version 8 and older" in result.stderr
+        WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(version="vmx-14")))
+        result = apply("--yes")
+        assert result.exit_code == 2 and "needs vSphere API 6.7" in result.stderr and "vCenter speaks 6.5" in result.stderr
+        WaitForTask(vm.ReconfigVM_Task(vim.vm.ConfigSpec(version="vmx-08")))
+        result = apply()  # dry run
+        assert result.exit_code == 0, result.output
+        printed = legacy_lines(result.stdout)
+        assert "dry run" in result.stderr and "cpuFeatureMask" in result.stderr and not vm.config.cpuFeatureMask
+        # merom lacks SSE4.1 (leaf 1 ECX[19]) and has SSSE3 (bit 9); NUMLEVELS 0xa as vCenter's own mask says
+        sse41 = feature_table().by_name["sse4_1"]
+        ecx = printed[(1, "ecx")].replace(":", "")
+        assert ecx[31 - sse41.bit] == "0" and ecx[31 - 9] == "-"
+        assert printed[(0, "eax")].replace(":", "") == format(0xA, "032b")
+        result = apply("--yes")
+        assert result.exit_code == 0, result.output
+        back = {(info.level & 0xFFFFFFFF, r): getattr(info, r) for info in vm.config.cpuFeatureMask
+                for r in ("eax", "ebx", "ecx", "edx") if set(getattr(info, r)) != {"-", ":"}}
+        assert back == printed
+        result = runner.invoke(app, ["vsphere", "collect", "--server", sim.server], env=ENV)
+        record = next(v for v in json.loads(result.stdout)["vms"] if v["name"] == vm.name)
+        assert {(e["level"], r): e[r] for e in record["cpu_feature_mask"] for r in ("eax", "ebx", "ecx", "edx")
+                if set(e.get(r, "-")) != {"-", ":"}} == printed
     finally:
         sim.stop()
 
