@@ -18,7 +18,7 @@ from cpucompat.cluster import Policy
 from cpucompat.decode import decode
 from cpucompat.fleet.bits import pack
 from cpucompat.fleet.model import from_decoded
-from cpucompat.fleet.synth import synthesize
+from cpucompat.fleet.synth import synthesize, write_fingerprints
 from cpucompat.fleet.tables import write_table
 from cpucompat.formats.reader import read_dump
 from cpucompat.views.report import report_document
@@ -119,13 +119,24 @@ def assert_rendered_cleanly(page, rendered, reader) -> None:
     print(f"report screenshot: {rendered.screenshot}")
 
 
-def test_real_reference_dumps(tmp_path):
-    """The InstLatx64 dumps and this project's own (four vendors; a /proc/cpuinfo read degraded)."""
-    inputs = [str(reference(*DUMPS)), str(reference("dumps", "local"))]
+def test_real_reference_dumps_and_fingerprints(tmp_path):
+    """The InstLatx64 dumps and this project's own (four vendors; a /proc/cpuinfo read degraded),
+    and a folder of fingerprints made from the Cascade Lake dump, two with hostile host names."""
+    prints = tmp_path / "fingerprints"
+    prints.mkdir()
+    write_fingerprints(read_dump(reference(*DUMPS, CASCADE_LAKE)), str(prints), 20, configs=4, seed=2)
+    for name, hostile in zip(sorted(prints.iterdir())[:2], HOSTILE[::2]):
+        document = json.loads(name.read_text())
+        document["host"]["hostname"] = hostile
+        name.write_text(json.dumps(document))
+    inputs = [str(reference(*DUMPS)), str(reference("dumps", "local")), str(prints)]
     page, fleet, rendered, reader = report_and_fleet(inputs, tmp_path)
     assert_rendered_cleanly(page, rendered, reader)
     assert_same_numbers(reader, fleet)
     assert {p["vendor"] for p in fleet["vendors"]} == {"GenuineIntel", "AuthenticAMD", "HygonGenuine", "CentaurHauls"}
+    text = "".join(reader.text)
+    assert '<script>alert("x")</script>' in text and "bell\\x07new\\x0aline\\x1b[2J" in text
+    assert "\x07" not in text and "\x1b" not in text
 
 
 @pytest.fixture(scope="module")
