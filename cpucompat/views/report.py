@@ -68,16 +68,15 @@ def next_rung(kind: str, current: baselines.Baseline | None, vendor: str | None,
     return min(above, key=lambda b: (len(b.required - present), b.level), default=None)
 
 
-def views(row: np.ndarray, policy: Policy) -> tuple[frozenset[str], frozenset[str]]:
-    """A class's EVC view (vCenter's) and KVM view (its usable features and what never blocks)."""
-    raw = unpack(row)
-    return esxi_view(raw), usable_features(raw, policy) | policy.never_blocking()
+def kvm_view(row: np.ndarray, policy: Policy) -> frozenset[str]:
+    """What a class offers a KVM guest: its usable features and what never blocks."""
+    return usable_features(unpack(row), policy) | policy.never_blocking()
 
 
 def ladder(row: np.ndarray, vendor: str, policy: Policy, vocabulary: str) -> dict:
     """Per kind the highest named baseline, the next rung and what the class lacks of it."""
     named = dom.ground(row[None, :], vendor, policy).named
-    esxi, kvm = views(row, policy)
+    esxi, kvm = esxi_view(unpack(row)), kvm_view(row, policy)  # EVC as vCenter judges hosts
     out = {}
     for kind, present in (("evc", esxi), ("qemu", kvm), ("psabi", kvm)):
         above = next_rung(kind, named.get(kind), vendor, present)
@@ -107,7 +106,7 @@ def heat_rows(report: FleetReport, summary: dict, groups: list[dict], policy: Po
     members = np.split(order, np.cumsum(report.groups.counts)[:-1])
     out = []
     for item, row, hosts in zip(summary["classes"], report.groups.rows, members):
-        _, kvm = views(row, policy)
+        kvm = kvm_view(row, policy)
         out.append({"name": item.get("name") or item["id"], "id": item["id"], "hosts": item["hosts"],
                     "host_names": listed(report.fleet, hosts, budget),
                     "lacks": [spell(g["features"] - kvm, vocabulary) for g in groups]})
@@ -237,7 +236,7 @@ def guest_floors(report: FleetReport, raw: dom.RawClasses, policy: Policy) -> li
     never = policy.never_blocking()
     present = report.baseline.features | never
     results = guests.check(present, [f.key for f in guests.floors()])
-    own = [views(row, policy)[1] for row in raw.rows]
+    own = [kvm_view(row, policy) for row in raw.rows]
     out = guests.to_json(results)
     for entry, result in zip(out, results):
         entry["hosts_meeting"] = int(sum(int(c) for c, f in zip(raw.counts, own) if result.floor.needs <= f))

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import html
+from .report import HOST_NAMES
 from .text import scalar_text
 
 #: Features named inline before "(+N more)".
@@ -56,7 +57,7 @@ def hosts_block(key: str, count: int, host_names: Sequence[str]) -> str:
     """A class's host count (``data-key`` ``key``), with its hosts collapsed under it."""
     listed = html.text(", ".join(host_names))
     if len(host_names) < count:
-        listed += html.text(f" ... and {count - len(host_names):,} more (the page lists at most 50,000 hosts)")
+        listed += html.text(f" ... and {count - len(host_names):,} more (a listing names at most {HOST_NAMES:,} hosts)")
     return html.details(value(key, f"{count:,}", count), html.tag("div", listed, class_="hosts"))
 
 
