@@ -50,7 +50,11 @@ def render(page: Path, folder: Path, width: int = 1400, height: int = 2400, time
     return Rendered(run.stdout, shot, console, seconds, run.stderr)
 
 
-def assert_png(path: Path, least: int = 10_000) -> None:
-    """A non-empty PNG of plausible size."""
+def assert_png(path: Path, least: int = 10_000, size: tuple[int, int] | None = None) -> None:
+    """A non-empty PNG of plausible size: at least ``least`` bytes and, given ``size``, that many
+    pixels wide and high (the IHDR chunk)."""
     assert path.exists() and path.stat().st_size > least, f"no screenshot at {path}"
-    assert path.read_bytes()[:8] == PNG_MAGIC
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and data[12:16] == b"IHDR"
+    if size is not None:
+        assert (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")) == size

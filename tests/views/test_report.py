@@ -114,7 +114,7 @@ def assert_rendered_cleanly(page, rendered, reader) -> None:
     text = page.read_text()
     assert "<script" not in text and "<link" not in text and " src=" not in text  # self-contained
     assert not rendered.console, rendered.console
-    assert_png(rendered.screenshot)
+    assert_png(rendered.screenshot, 50_000, size=(1400, 2400))
     assert "script" not in reader.tags and {"table", "details", "section"} <= reader.tags
     print(f"report screenshot: {rendered.screenshot}")
 
