@@ -6,7 +6,9 @@ The inventory is N local-connection hosts (aliases of this machine; no network),
 Python Debian's /usr/bin/python3. The collection is built with ``ansible-galaxy collection build``
 and installed into a temporary folder. Per size: the median wall time of each command over
 --runs runs, the playbook's extra time per host over the ping's ((playbook - ping) / N) against
-the ping's own per-host time (ping / N), and hosts per second of the playbook.
+the ping's own per-host time (ping / N), hosts per second of the playbook, the same ratio in CPU
+time (user + system of every process the command started: less sensitive to other load on a
+shared machine) and the load average before and after.
 
     .venv/bin/python scripts/bench_ansible.py [--hosts 20 100] [--forks 5] [--runs 3]
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -26,13 +29,24 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def timed(argv: list[str], env: dict, expect_ok: bool = True) -> float:
+def timed(argv: list[str], env: dict, expect_ok: bool = True) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system of the command and everything it started)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if expect_ok and done.returncode != 0:
         sys.exit(f"failed: {' '.join(argv)}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
-    return elapsed
+    return elapsed, after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+
+
+def load() -> str:
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def median(runs: list[tuple[float, float]]) -> tuple[float, float]:
+    return statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs)
 
 
 def main() -> None:
@@ -56,8 +70,8 @@ def main() -> None:
         print(f"forks {args.forks}, {args.runs} interleaved runs each, managed Python {args.python}, "
               f"{os.cpu_count()} CPUs")
         print("| hosts | `ansible all -m ping` s | playbook s | fingerprint play s | ping s/host | "
-              "extra s/host (playbook - ping) | ratio | playbook hosts/s |")
-        print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+              "extra s/host (playbook - ping) | ratio | playbook hosts/s | CPU ratio | load before, after |")
+        print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|")
         for hosts in args.hosts:
             inventory = work / f"inventory-{hosts}.ini"
             inventory.write_text("[bench]\n" + "".join(f"h{n:04d}\n" for n in range(hosts)) +
@@ -65,18 +79,19 @@ def main() -> None:
             ping = [str(BIN / "ansible"), "-i", str(inventory), "all", "-m", "ansible.builtin.ping"]
             dest = work / f"fingerprints-{hosts}"
             book = [str(BIN / "ansible-playbook"), "-i", str(inventory), "cpucompat.cpu.fingerprint",
-                    "-e", f"cpucompat_dest={dest}", "-e", f"cpucompat_command={BIN / 'cpucompat'}"]
+                    "-e", f"cpucompat_dest={dest}"]
             only_play = book + ["-e", "cpucompat_hosts=bench", "--limit", "bench"]
-            timed(book, env)  # warm: payload zip, page cache; the first run writes every fingerprint
-            pings, books, plays = [], [], []
+            timed(book, env)  # warm: page cache; the first run writes every fingerprint
+            pings, books, plays, loads = [], [], [], load()
             for _ in range(args.runs):
                 pings.append(timed(ping, env))
                 books.append(timed(book, env))
                 plays.append(timed(only_play, env))
-            p, b, f = statistics.median(pings), statistics.median(books), statistics.median(plays)
+            (p, p_cpu), (b, b_cpu) = (median(pings), median(books))
+            f, _ = median(plays)
             extra = (b - p) / hosts
             print(f"| {hosts} | {p:.2f} | {b:.2f} | {f:.2f} | {p / hosts:.3f} | {extra:.3f} | "
-                  f"{extra / (p / hosts):.2f}x | {hosts / b:.1f} |")
+                  f"{extra / (p / hosts):.2f}x | {hosts / b:.1f} | {(b_cpu - p_cpu) / p_cpu:.2f}x | {loads}, {load()} |")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def rig(tmp_path_factory):
 
 def playbook(rig, dest: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run([str(BIN / "ansible-playbook"), "-i", str(rig["inventory"]), "cpucompat.cpu.fingerprint",
-                           "-e", f"cpucompat_dest={dest}", "-e", f"cpucompat_command={BIN / 'cpucompat'}", *extra],
+                           "-e", f"cpucompat_dest={dest}", *extra],
                           capture_output=True, text=True, timeout=600, env=rig["env"])
 
 
@@ -196,13 +196,16 @@ def test_changed_only_when_the_fingerprint_differs_and_check_mode_writes_nothing
     assert "hosts without a fingerprint: 0" in again.stdout
 
 
+def adhoc(rig, hosts: str, module: str, args: str = "") -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
+    done = subprocess.run([str(BIN / "ansible"), "-i", str(rig["inventory"]), hosts, "-o", "-m", module,
+                           *(["-a", args] if args else [])], capture_output=True, text=True, timeout=300, env=rig["env"])
+    return done, {line.split(" | ")[0]: json.loads(line.split(" => ", 1)[1]) for line in done.stdout.splitlines()
+                  if " => " in line}
+
+
 def test_module_facts_summarise_the_fingerprint(rig):
-    done = subprocess.run([str(BIN / "ansible"), "-i", str(rig["inventory"]), "ssh01,local1", "-o", "-m",
-                           "cpucompat.cpu.cpucompat_fingerprint"], capture_output=True, text=True, timeout=300,
-                          env=rig["env"])
+    done, hosts = adhoc(rig, "ssh01,local1", "cpucompat.cpu.cpucompat_fingerprint")
     assert done.returncode == 0, done.stdout + done.stderr
-    hosts = {line.split(" | ")[0]: json.loads(line.split(" => ", 1)[1]) for line in done.stdout.splitlines()
-             if " => " in line}
     for name in ("ssh01", "local1"):
         result = hosts[name]
         facts = result["ansible_facts"]["cpucompat"]
@@ -210,6 +213,41 @@ def test_module_facts_summarise_the_fingerprint(rig):
         assert facts["content_hash"] == result["fingerprint"]["content_hash"]
         assert {"vendor", "family", "model", "evc_mode", "psabi_level", "qemu_model", "class", "findings"} <= set(facts)
         assert facts["psabi_level"].startswith("x86-64")
+        assert "fingerprint_json" not in result  # the module's transport, read by the action plugin
+    done, quiet = adhoc(rig, "local1", "cpucompat.cpu.cpucompat_fingerprint", "return_fingerprint=false")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "fingerprint" not in quiet["local1"]
+    assert quiet["local1"]["ansible_facts"] == hosts["local1"]["ansible_facts"]
+
+
+def unordered(value):
+    """Lists of names as sets (baseline's features_by_group comes in set order, which varies
+    between processes with Python's string hashing)."""
+    if isinstance(value, dict):
+        return {key: unordered(item) for key, item in value.items()}
+    if isinstance(value, list):
+        items = [unordered(item) for item in value]
+        return frozenset(items) if all(isinstance(item, str) for item in items) else items
+    return value
+
+
+def test_fleet_action_runs_both_commands_and_reports_their_errors(rig, first_run):
+    dest, _ = first_run
+    files = sorted(str(p) for p in dest.iterdir())[:3]
+    done, hosts = adhoc(rig, "localhost", "cpucompat.cpu.cpucompat_fleet", json.dumps({"files": files}))
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = hosts["localhost"]
+    direct = {command: json.loads(subprocess.run([str(BIN / "cpucompat"), command, "--json", *files], capture_output=True,
+                                                 text=True, timeout=120, check=True).stdout)
+              for command in ("fleet", "baseline")}
+    assert unordered(result["baseline"]) == unordered(direct["baseline"])
+    assert unordered(result["fleet"]["classes"]) == unordered(direct["fleet"]["classes"])
+    broken = rig["folder"] / "not-a-fingerprint.json"
+    broken.write_text("{}\n")
+    done, hosts = adhoc(rig, "localhost", "cpucompat.cpu.cpucompat_fleet", json.dumps({"files": [*files, str(broken)]}))
+    assert done.returncode != 0
+    assert hosts["localhost"]["msg"].startswith("cpucompat fleet exited "), hosts["localhost"]
+    assert "not-a-fingerprint.json" in hosts["localhost"]["msg"], hosts["localhost"]
 
 
 def test_ansible_lint_passes_on_the_collection(tmp_path):

@@ -14,8 +14,9 @@ description:
   - Runs C(cpucompat collect) on the managed host with the managed host's own Python (3.11 or
     later) and returns the fingerprint (format v1) and a summary as facts.
   - Nothing is installed on the managed host. The action plugin of the same name sends the
-    controller's own cpucompat package (code and data, no compiled parts) with the module's
-    arguments; it is unpacked into the module's temporary folder, used and removed with it.
+    modules of the controller's own cpucompat package that the collector imports, and its data
+    (no compiled parts), with the module's arguments; they are unpacked into the module's
+    temporary folder, used and removed with it.
   - CPUID is read by a small machine-code stub (or the C(cpuid) package when the host's Python
     has it) pinned to each CPU; CPUs outside the process's CPU set through C(/dev/cpu/N/cpuid)
     (root). What cannot be read is said in the fingerprint's C(notes).
@@ -31,6 +32,14 @@ options:
   cpus:
     description: Only these logical CPUs, for example C(0,2-3) (C(cpucompat collect --cpus)).
     type: str
+  return_fingerprint:
+    description:
+      - Return the fingerprint in the task's result (RV(fingerprint)).
+      - With O(dest) the fingerprint is in the file anyway; V(false) keeps the result small
+        (on thousands of hosts, or hosts with many CPUs, Ansible handles every CPUID row of a
+        returned fingerprint as a separate value, and a registered result stays in memory).
+    type: bool
+    default: true
   payload:
     description: Internal; set by the action plugin (the controller's cpucompat package, a base64 zip).
     type: str
@@ -55,7 +64,7 @@ EXAMPLES = r"""
 RETURN = r"""
 fingerprint:
   description: The fingerprint v1 document (see the cpucompat README).
-  returned: success
+  returned: success, unless O(return_fingerprint=false)
   type: dict
 dest_file:
   description: Where the fingerprint is (or, in check mode, would be) on the controller.
@@ -74,6 +83,7 @@ ansible_facts:
 
 import base64
 import io
+import json
 import sys
 import tempfile
 import zipfile
@@ -94,6 +104,7 @@ def unpack(payload, into):
 def main():
     module = AnsibleModule(
         argument_spec={"dest": {"type": "path"}, "cpus": {"type": "str"},
+                       "return_fingerprint": {"type": "bool", "default": True},
                        "payload": {"type": "str", "required": True, "no_log": True}},
         supports_check_mode=True,
     )
@@ -124,7 +135,9 @@ def main():
         document = collection.document()
     except CpuCompatError as error:
         module.fail_json(msg="cpucompat collector: %s" % error)
-    module.exit_json(changed=False, fingerprint=document)
+    # One JSON string: the action plugin reads it with plain json; Ansible would read, tag and
+    # copy each CPUID row of each CPU as a separate value.
+    module.exit_json(changed=False, fingerprint_json=json.dumps(document, sort_keys=True))
 
 
 if __name__ == "__main__":
