@@ -64,3 +64,11 @@ def featmask_name(kind: str, what) -> str | None:
     section = {"scalar": "scalars", "xsave": "xsave_components"}[kind]
     names = {meaning: key.split(".", 1)[1] for key, meaning in vmware_keys()[section].items()}
     return names.get(what)
+
+
+def feature_key_name(name: str, vendor: str | None) -> str | None:
+    """The ``<NAME>`` that means this canonical feature on this vendor's CPUs (``STIBP`` is
+    intel_stibp on Intel, amd_stibp on AMD: ``vendor_specific``), None where vCenter has none."""
+    specific = {v: k for k, v in vmware_keys()["vendor_specific"].get(vendor or "", {}).items()}
+    key = specific.get(name) or feature_table().by_name[name].vmware
+    return key if key and vmware_key(f"cpuid.{key}", vendor) == ("feature", name) else None

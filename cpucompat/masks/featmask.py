@@ -19,8 +19,9 @@ version 8 and older where the bit is outside CPUID subleaves), and so is a lower
 
 from __future__ import annotations
 
-from ..knowledge.vmware import featmask_name, vmware_key, vmware_keys
-from .bits import Unexpressed, commented, header, split_by_name, unexpressed_notes
+from ..knowledge.features import feature_table
+from ..knowledge.vmware import feature_key_name, featmask_name, vmware_keys
+from .bits import Unexpressed, commented, header, unexpressed_notes
 from .vmx import expressible
 
 WORDS = Unexpressed(
@@ -66,15 +67,17 @@ def _xsave_named(plan) -> dict[int, str]:
 
 def entries(plan) -> tuple[list[tuple[str, str]], list[str]]:
     """(NAME, value) of every featMask line, and the comment lines for what they cannot say."""
-    named, unnamed = split_by_name(plan, "vmware")
-    ambiguous = [f for name, f in named if vmware_key(f"cpuid.{name}", plan.vm_vendor) != ("feature", f.name)]
-    named = [(name, f) for name, f in named if f not in ambiguous]  # on AMD, STIBP means amd_stibp
-    unnamed = unnamed + ambiguous
+    table = feature_table()
+    keys = {name: feature_key_name(name, plan.vm_vendor) for name in plan.hidden}  # on AMD, STIBP is amd_stibp
+    named = sorted((key, table.by_name[name]) for name, key in keys.items() if key)
+    unnamed = [table.by_name[name] for name, key in keys.items() if not key]
     xsave = _xsave_named(plan)
     lowered = {field: featmask_name("scalar", field) for field in plan.lower}
     lowerable = tuple(field for field, name in lowered.items() if name)
     left = plan.xsave_hidden & ~sum(1 << c for c in xsave)
-    notes = _unnamed_notes(unnamed) + unexpressed_notes(plan, [], WORDS, lowerable=lowerable, xsave_left=left)
+    notes = [f"{key} means {f.name} ({f.where()}) on {plan.vm_vendor} CPUs in vCenter's vocabulary"
+             for key, f in named if key != f.vmware]
+    notes += _unnamed_notes(unnamed) + unexpressed_notes(plan, [], WORDS, lowerable=lowerable, xsave_left=left)
     lines = [(name, "0") for name, _ in named] + [(xsave[c], "0") for c in sorted(xsave)]
     lines += [(lowered[field], f"{plan.lower[field]:#x}") for field in lowerable]
     return lines, notes

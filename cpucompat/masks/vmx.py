@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from ..cpuid_fields import vendor_families, xsave_component_names
 from ..knowledge.features import feature_table
-from ..knowledge.vmware import featmask_name
+from ..knowledge.vmware import feature_key_name, featmask_name
 from .bits import commented, forced_bits, has_subleaf, header
 
 KEEP = "-"
@@ -53,10 +53,9 @@ def unexpressed_features(plan) -> frozenset[str]:
 
 def _notes(plan) -> list[str]:
     """What this form cannot hide, and where featMask (hardware version 9 and later) can."""
-    table = feature_table()
     unexpressed = sorted(unexpressed_features(plan))
-    named = [n for n in unexpressed if table.by_name[n].vmware]
-    unnamed = [n for n in unexpressed if not table.by_name[n].vmware]
+    named = [n for n in unexpressed if feature_key_name(n, plan.vm_vendor)]
+    unnamed = [n for n in unexpressed if not feature_key_name(n, plan.vm_vendor)]
     why = "cannot be hidden in the legacy cpuid.<leaf>.<reg> form (no evidence that ESXi reads a subleaf key): "
     notes = []
     if named:

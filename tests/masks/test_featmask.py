@@ -16,7 +16,7 @@ import pytest
 from cpucompat import levels
 from cpucompat.decode import Decoded
 from cpucompat.knowledge.features import feature_table
-from cpucompat.knowledge.vmware import featmask_name, vmware_key
+from cpucompat.knowledge.vmware import feature_key_name, featmask_name, vmware_key
 from cpucompat.masks import plan_for_baseline, plan_for_hosts, render
 from cpucompat.masks.plan import header_lines
 
@@ -109,7 +109,7 @@ def test_no_line_without_a_vmware_key_every_unnamed_feature_in_a_comment(zen3):
     notes = "\n".join(line for line in text.splitlines() if line.startswith("#"))
     for name in plan.hidden:
         feature = table.by_name[name]
-        if feature.vmware and vmware_key(f"cpuid.{feature.vmware}", zen3.vendor) == ("feature", name):
+        if feature_key_name(name, zen3.vendor):
             assert zeros.get(feature.location, 0) & feature.mask, name
         else:
             assert re.search(rf"^#   {name} ", notes, re.M), name
