@@ -74,14 +74,11 @@ def fleet_analyse(
     from .views.fleet_vendors import fleet_document
     from .views.fleet_domains import print_fleet_document
 
-    document = fleet_document(ingested.fleet, Policy(include_nonmigratable, cross_vendor, all_bits), share, left_out,
-                              names.value, ingested.skipped, guest or [], domains)
-    if as_json:
-        emit_json(document)
-        return
     again = ["cpucompat", "fleet", *inputs] + [flag for flag, on in (("--cross-vendor", cross_vendor), (
         "--include-nonmigratable", include_nonmigratable), ("--all-bits", all_bits)) if on]
-    print_fleet_document(document, shlex.join(again))
+    document = fleet_document(ingested.fleet, Policy(include_nonmigratable, cross_vendor, all_bits), share, left_out,
+                              names.value, ingested.skipped, guest or [], domains, shlex.join(again))
+    emit_json(document) if as_json else print_fleet_document(document)
 
 
 @fleet_app.command("synth")

@@ -12,8 +12,8 @@ from __future__ import annotations
 from rich.text import Text
 
 from ..cpulist import format_cpu_list
-from .console import console, items, say, styled, words
-from .lines import folded_table, grouped_in, say_wrapped, section
+from .console import console, feature_groups, items, say, styled
+from .lines import folded_table, say_wrapped, section
 
 STATUS_STYLES = {"found": "bad", "unknown": "warn", "not-found": "ok"}
 
@@ -79,6 +79,4 @@ def _kvm(kvm: tuple[list[str], list[str]] | None) -> None:
         return
     for verb, names in zip(("hides", "adds"), kvm):
         say(f"  {verb} {len(names)}" + (":" if names else ""))
-        for group, members in grouped_in(names).items():
-            say(f"    {group}:")
-            words(members, "      ")
+        feature_groups(names, "canonical", indent=4)

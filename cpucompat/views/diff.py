@@ -3,12 +3,10 @@ features grouped as people read them, the scalars in hex, and the impact)."""
 
 from __future__ import annotations
 
-import re
-
 from ..diff import Change, HostDiff
 from ..knowledge.features import feature_table
-from .console import say, verdict, words
-from .lines import folded_table, grouped_in, say_whole, say_wrapped, section
+from .console import SUMMARY_FAMILIES, by_family, counted, feature_groups, feature_name, say, verdict, words
+from .lines import canonical, folded_table, say_whole, say_wrapped, section
 from .text import scalar_text
 
 KIND_LABELS = {"evc": "EVC modes", "psabi": "psABI levels", "qemu": "QEMU models"}
@@ -69,31 +67,19 @@ def _value(value: object, name: str = "") -> str:
     return scalar_text(name, value) if name else str(value)
 
 
-def family(names: list[str], vocabulary: str) -> str | None:
-    """The family every one of ``names`` belongs to, as data/features.csv's descriptions name it
-    in a trailing parenthesis (``Hardware lock elision (TSX)``), or None."""
-    table = feature_table()
-    canonical = {f.name_in(vocabulary): f for f in table.features}
-    labels = {m.group(1) if (f := canonical.get(n)) and (m := re.search(r"\(([^()]+)\)$", f.description)) else None
-              for n in names}
-    label = labels.pop() if len(labels) == 1 else None
-    return label if label and (len(names) > 1 or label == label.upper()) else None
-
-
-def _features_phrase(count_names: list[str], verb: str, vocabulary: str) -> str:
-    label = family(count_names, vocabulary)
-    if label is None:
-        label = "; ".join(f"{group}: {' '.join(names)}" for group, names in grouped_in(count_names, vocabulary).items())
-        body = label
-    else:
-        body = f"{label}: {' '.join(count_names)}"
-    plural = "s" if len(count_names) > 1 else ""
-    return f"{len(count_names)} feature{plural} {verb} ({body})"
+def features_phrase(names: list[str], verb: str, vocabulary: str) -> str:
+    """``2 features lost (TSX: hle rtm)``: counted, then the names by family
+    (``data/feature-families.csv``), the first ``SUMMARY_FAMILIES`` families named."""
+    families = by_family(canonical(names, vocabulary))
+    shown = [f"{label}: {' '.join(feature_name(n, vocabulary) for n in members)}"
+             for label, members in list(families.items())[:SUMMARY_FAMILIES]]
+    more = "; ..." if len(families) > SUMMARY_FAMILIES else ""
+    return f"{counted(len(names), 'feature')} {verb} ({'; '.join(shown)}{more})"
 
 
 def summary(document: dict) -> str:
     """``changed: 2 features lost (TSX: hle rtm), microcode 0x5000021 -> 0x500002c``."""
-    parts = [_features_phrase(document["features"][verb], verb, document["names"])
+    parts = [features_phrase(document["features"][verb], verb, document["names"])
              for verb in ("lost", "gained") if document["features"][verb]]
     if document["microcode"]:
         parts.append(f"microcode {_value(document['microcode']['old'])} -> {_value(document['microcode']['new'])}")
@@ -115,9 +101,9 @@ def _print_features(document: dict) -> None:
             continue
         section(label)
         for verb in ("lost", "gained"):
-            for group, names in grouped_in(change[verb], document["names"]).items():
-                say_wrapped("  ", (verb, "bad" if verb == "lost" else "ok"), f" {group}: {' '.join(names)}",
-                            hanging="      ")
+            if change[verb]:
+                say("  ", (f"{verb} ({len(change[verb])}):", "bad" if verb == "lost" else "ok"))
+                feature_groups(canonical(change[verb], document["names"]), document["names"], indent=4)
 
 
 def _print_values(document: dict) -> None:

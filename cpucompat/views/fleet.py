@@ -18,8 +18,8 @@ from ..knowledge.features import feature_table
 from ..fleet.analysis import EXAMPLES, Classes, FleetReport, MinHosts, Without, class_id
 from ..fleet.bits import unpack
 from .baseline import key
-from .console import items, say, words
-from .lines import folded, folded_table, say_wrapped, section
+from .console import feature_groups, items, say, two_columns, words
+from .lines import canonical, folded, folded_table, say_wrapped, section
 from .text import scalar_text
 
 
@@ -144,8 +144,9 @@ def print_summary(document: dict) -> None:
 def print_baseline(document: dict) -> None:
     """The fleet baseline: its scalars (leaves and XSAVE in hex), features and host-only bits."""
     section(f"Baseline: {len(document['features'])} features ({document['names']} names)")
-    words(document["features"])
-    words([f"{k}={scalar_text(k, v)}" for k, v in document["fields"].items()])
+    feature_groups(canonical(document["features"], document["names"]), document["names"])
+    say("  levelled fields:")
+    two_columns([(k, scalar_text(k, v)) for k, v in document["fields"].items()], 4)
     if document.get("host_only"):
         say("  host-only, no guest sees them (not judged; --all-bits judges them):")
         words(document["host_only"], "    ")

@@ -1,7 +1,7 @@
 """Text pieces the ``fleet``, ``diff``, ``collect --check`` and ``vmotion check`` layouts share beyond
 ``views/console.py``: a long line wrapped under a hanging indent, a line never wrapped (commands,
 paths), a section heading, a table cell of names one per line, tables that never cut a name
-short, features grouped in any vocabulary."""
+short, a document's feature names back to canonical ones."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from rich.table import Column
 from rich.text import Text
 
-from .console import console, grouped, heading, say, styled, table
+from .console import console, heading, say, styled, table
 
 
 def parts_text(*parts: object) -> Text:
@@ -66,19 +66,17 @@ def folded_table(headers: Sequence[str | Column], rows) -> None:
     table([folded(h) if isinstance(h, str) else h for h in headers], rows)
 
 
-def grouped_in(names: Sequence[str], vocabulary: str = "canonical") -> dict[str, list[str]]:
-    """``console.grouped`` for names in any vocabulary (``--names``): grouped by the feature each
-    names, kept as given."""
+def canonical(names: Sequence[str], vocabulary: str = "canonical") -> list[str]:
+    """Feature names of a vocabulary (a document's ``--names``) as canonical names, for
+    ``console.feature_groups`` and ``console.by_family``; a name the table lacks is kept."""
+    if vocabulary == "canonical":
+        return list(names)
     from ..knowledge.features import feature_table
 
-    canonical = {f.name_in(vocabulary): f.name for f in feature_table().features} if vocabulary != "canonical" else {}
-    spelled: dict[str, list[str]] = {}
-    for name in names:
-        spelled.setdefault(canonical.get(name, name), []).append(name)
-    return {group: [n for c in members for n in spelled[c]] for group, members in grouped(list(spelled)).items()}
+    back = {f.name_in(vocabulary): f.name for f in feature_table().features}
+    return [back.get(name, name) for name in names]
 
 
 def say_whole(*parts: object) -> None:
-    """One line never wrapped nor cropped (a command line, a path): a terminal folds it, a pipe
-    gets it whole."""
+    """One line never wrapped nor cropped (a path): a terminal folds it, a pipe gets it whole."""
     console().print(parts_text(*parts), soft_wrap=True)

@@ -4,6 +4,7 @@ in ``fleet`` (cpucompat/fleet/domains.py, per_vendor.py)."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -53,10 +54,12 @@ def test_fleet_names_the_hosts_that_cost_the_evc_mode_and_the_bios_fix(nx_fleet)
     assert {h for c in xd for h in c["examples"]} <= nx_off
     text = runner.invoke(app, ["fleet", str(path)]).stdout
     assert text.startswith(f"{HOSTS:,} hosts, GenuineIntel, {len(document['classes'])} classes: EVC mode none")
-    step = text[text.index("\nNext step\n"):text.index("\nBaseline: ")]
-    assert f"enable Execute Disable (XD / NX) in the BIOS on {len(nx_off):,} hosts" in step
-    assert f"cpucompat fleet {path} --domains 2" in step
-    assert f"cpucompat mask VM.json --evc {cost['reachable_evc_mode']} --format vmx-evc" in step
+    step = re.sub(r" \\\n\s+", " ", text[text.index("\n  next steps:\n"):text.index("\nBaseline: ")])
+    assert f"    - enable Execute Disable (XD / NX) in the BIOS on {len(nx_off):,} hosts: it gives back nx\n" in step
+    assert f"cpucompat fleet {path} --domains 2\n" in step
+    assert f"cpucompat mask VM.json --evc {cost['reachable_evc_mode']} --format vmx-evc\n" in step
+    bios = next(s for s in document["next_steps"] if s["action"] == "bios" and "Execute Disable" in s["text"])
+    assert bios["features"] == ["nx"] and f"on {len(nx_off):,} hosts" in bios["text"]
     costs = text[text.index("\nHosts that cost the EVC mode\n"):]
     assert all(host in costs for host in xd[0]["examples"][:3])  # the hosts, one per line
 

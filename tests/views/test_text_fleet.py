@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REFERENCE, reference
+from ..conftest import reference
 from .snapshots import assert_snapshot, cli_text
 
 DUMPS = ("dumps", "instlatx64")
@@ -25,40 +25,46 @@ def no_qemu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path / "no-qemu"))
 
 
-def _fleet(*args: str, expect: int = 0, tmp: Path | None = None) -> str:
-    text = cli_text("fleet", *args, expect=expect).replace(str(REFERENCE), "<reference>")
-    return text.replace(str(tmp), "<dir>") if tmp else text
+def _fleet(*args: str, cwd: Path, expect: int = 0) -> str:
+    """Run in ``cwd`` with inputs named relative to it: the commands the next steps print are the
+    same wherever the reference data or the temporary folder lie."""
+    return cli_text("fleet", *args, expect=expect, cwd=cwd)
+
+
+def _joined(text: str) -> str:
+    """Text with the shell commands' backslash continuations joined back into one line each."""
+    return re.sub(r" \\\n\s+", " ", text)
 
 
 def test_intel_servers():
-    text = _fleet(*(str(reference(*DUMPS, name)) for name in INTEL_SERVERS))
+    text = _fleet(*INTEL_SERVERS, cwd=reference(*DUMPS))
     assert_snapshot("fleet-intel-servers", text)
     assert text.startswith("5 hosts, GenuineIntel, 5 classes: EVC mode intel-haswell, QEMU model Haswell-v4")
-    assert "\n  - vSphere: set the cluster's EVC mode to intel-haswell; per VM:\n" in text
+    assert "    - vSphere: set the cluster's EVC mode to intel-haswell (or per VM, with this mask)\n" in text
     assert "      cpucompat mask VM.json --evc intel-haswell --format vmx-evc\n" in text
+    assert f"cpucompat fleet {' '.join(INTEL_SERVERS)} --domains 2\n" in _joined(text)
 
 
 def test_mixed_vendors_with_domains():
-    text = _fleet(*(str(reference(*DUMPS, name)) for name in MIXED), "--domains", "3")
+    text = _fleet(*MIXED, "--domains", "3", cwd=reference(*DUMPS))
     assert_snapshot("fleet-mixed-vendors", text)
     assert text.startswith("4 hosts of 2 CPU vendors (AuthenticAMD 2, GenuineIntel 2): one report per vendor\n")
     assert "\n=== AuthenticAMD: 2 of 4 hosts ===\n2 hosts, AuthenticAMD, 2 classes: EVC mode amd-zen3" in text
 
 
 def test_small_synthetic_fleet(tmp_path: Path):
-    table = tmp_path / "my fleet.parquet"
     cli_text("fleet", "synth", "--from", str(reference(*DUMPS, MIXED[0])), "--hosts", "300", "--seed", "1",
-             "-o", str(table), expect=0)
-    text = _fleet(str(table), "--domains", "2", "--min-hosts", "95%", "--without", "synth-023,synth-158",
-                  tmp=tmp_path)
+             "-o", "my fleet.parquet", expect=0, cwd=tmp_path)
+    text = _fleet("my fleet.parquet", "--domains", "2", "--min-hosts", "95%", "--without", "synth-023,synth-158",
+                  cwd=tmp_path)
     assert_snapshot("fleet-synth-300", text)
     lines = text.splitlines()
     assert lines[0].startswith("300 hosts, GenuineIntel, 12 classes: EVC mode none")
-    assert "      enable Execute Disable (XD / NX) in the BIOS on 2 hosts" in lines
+    assert "    - enable Execute Disable (XD / NX) in the BIOS on 2 hosts: it gives back nx" in lines
     assert "      cpucompat mask VM.json --evc intel-broadwell --format vmx-evc" in lines
-    plain = _fleet(str(table), tmp=tmp_path)
-    assert "      cpucompat fleet '<dir>/my fleet.parquet' --domains 2\n" in plain  # the input, shell-quoted
-    for section in ("Next step", "Baseline: ", "Classes: ", "Hosts that cost the EVC mode", "Migration domains: ",
+    plain = _joined(_fleet("my fleet.parquet", cwd=tmp_path))
+    assert "      cpucompat fleet 'my fleet.parquet' --domains 2\n" in plain  # the input, shell-quoted
+    for section in ("  next steps:", "Baseline: ", "Classes: ", "Hosts that cost the EVC mode", "Migration domains: ",
                     "Coverage: ", "Keeping at least 95.0%", "Without 2 hosts"):
         assert any(line.startswith(section) for line in lines), section
     assert not re.search(r"[{}[\]]|\bNone\b|\bTrue\b|\bFalse\b|'\w+', '", text)  # no Python reprs
