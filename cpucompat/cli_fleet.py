@@ -98,4 +98,4 @@ def fleet_synth(
 
     check_output(output, force)
     write_table(synthesize(_decode_all(sources), hosts, seed), output, force)
-    print(f"wrote {hosts} synthetic hosts to {output}", file=sys.stderr)
+    print(f"wrote {hosts} synthetic hosts to {printable(output)}", file=sys.stderr)
