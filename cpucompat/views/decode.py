@@ -1,4 +1,5 @@
-"""``cpucompat decode``: the JSON document and its text layout."""
+"""``cpucompat decode``: the JSON document and its text layout (the identity in one line, the
+fields with leaves and XSAVE sets in hex, every feature once, grouped, in the vocabulary asked)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,8 @@ def print_decoded(document: dict) -> None:
     console.two_columns(((name, scalar_text(name, value)) for name, value in fields.items() if name != "signature"), 2)
     console.say(f"features ({len(document['canonical_features'])}, {document['names']} names):")
     console.feature_groups(document["canonical_features"], document["names"], indent=2)
+    if document.get("per_cpu"):
+        console.say(f"per CPU ({document['names']} names):")
     for cpu in document.get("per_cpu", []):
-        console.say(f"cpu {cpu['cpu']}: family {cpu['family']} model {cpu['model']} stepping {cpu['stepping']}, "
+        console.say(f"  cpu {cpu['cpu']}: family {cpu['family']} model {cpu['model']} stepping {cpu['stepping']}, "
                     f"{counted(len(cpu['features']), 'feature')}, core type {cpu['fields'].get('core_type') or '-'}")

@@ -1,4 +1,7 @@
-"""``cpucompat evc list | show | check``: the JSON documents and their text layouts."""
+"""``cpucompat evc list | show | check``: the JSON documents and their text layouts.
+
+``check`` prints the cluster's mode first, then each host's mode, what the next mode lacks
+(counted by group, named by family) and the likely BIOS cause, then ``advice``'s next steps."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ def baseline_summary(baseline: baselines.Baseline) -> dict:
             "parent": baseline.parent, "features": len(baseline.features), "reconstructed": baseline.reconstructed}
 
 
-
 def baseline_detail(baseline: baselines.Baseline, vocabulary: str = "canonical") -> dict:
     parent = baselines.parent_of(baseline)
     table = feature_table()
@@ -22,7 +24,6 @@ def baseline_detail(baseline: baselines.Baseline, vocabulary: str = "canonical")
     return {**baseline_summary(baseline), "kind": baseline.kind, "names": vocabulary,
             "features": table.names(baseline.features, vocabulary), "canonical_features": sorted(baseline.features),
             "adds": table.names(adds, vocabulary), "notes": baseline.notes, **_evc_detail(baseline, vocabulary)}
-
 
 
 def _evc_detail(baseline: baselines.Baseline, vocabulary: str) -> dict:
@@ -35,7 +36,6 @@ def _evc_detail(baseline: baselines.Baseline, vocabulary: str) -> dict:
             "scalars": {name: value for name, (value, _source) in mode_scalars(baseline).items()},
             "scalar_sources": {name: source for name, (_value, source) in mode_scalars(baseline).items()},
             "feature_mask": [{"key": k, "value": v, "source": s} for k, v, s in baseline.feature_mask]}
-
 
 
 def host_mode_json(result: EvcResult) -> dict:
@@ -70,7 +70,7 @@ def print_mode_list(modes: list[dict]) -> None:
 def print_mode_detail(mode: dict) -> None:
     console.say((mode["key"], "head"), f": {mode['label']} ({mode['vendor']}, level {mode['level']}, "
                                        f"parent {mode['parent'] or '-'})")
-    console.say(f"adds: {' '.join(mode['adds']) or '-'}")
+    console.hanging(" ".join(mode["adds"]) or "-", indent=0, first="adds: ")
     if mode.get("scalars"):
         reasoned = any(s.startswith("reasoning") for s in mode.get("scalar_sources", {}).values())
         console.say("presents: " + ", ".join(f"{name} {value:#x}" for name, value in mode["scalars"].items())
