@@ -142,7 +142,7 @@ def check_move(vm: dict, target: dict, hosts: dict[str, dict], cache: dict | Non
         else vm.get("networks") or []
     for network in used:
         if network not in target_networks:
-            add(Blocker("port-group", network, f"port group {network!r} does not exist on {target['name']}"))
+            add(Blocker("port-group", network, f"port group '{network}' does not exist on {target['name']}"))
         elif network in internal:
             add(_no_uplink(network, source, target))
     for host in (source, target):
