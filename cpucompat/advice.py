@@ -117,7 +117,8 @@ def compare_steps(source: Source, verdict: Verdict, target: Decoded, source_host
     steps = repairs(target, verdict.missing)
     if source_host is None:
         return steps + _named_offer(baselines.get(source.name), target, policy)
-    steps.append(Step("mask", f"level the VM down to what {target.name} offers (from the VM's next power-on)",
+    steps.append(Step("mask", f"level the VM down to what {target.name} offers (from the VM's next power-on; "
+                              "--format picks the hypervisor's syntax)",
                       mask_command(source_host.path, targets=[target.path], options=options),
                       hosts=(target.name,), features=tuple(verdict.missing)))
     if not verdict.missing:  # lower limits only: a named baseline would not lower them
@@ -175,15 +176,15 @@ def _highest(kind: str, hosts: Sequence[Decoded], policy: Policy, vendor: str | 
     return baselines.highest_satisfied(_view(kind, hosts, policy), vendor, kind)
 
 
-def next_up(kind: str, current: baselines.Baseline | None, present: frozenset[str],
-            vendor: str | None) -> baselines.Baseline | None:
-    """The named baseline one step above ``current``: the EVC mode one up (``evc.next_mode_up``);
-    for QEMU models and psABI levels, of those above it the one the hosts miss fewest features of."""
+def candidates(kind: str, current: baselines.Baseline | None, present: frozenset[str],
+               vendor: str | None) -> list[baselines.Baseline]:
+    """The named baselines above ``current`` worth reaching: the EVC mode one up
+    (``evc.next_mode_up``); for QEMU models and psABI levels every one of a higher level."""
     if kind == "evc":
-        return next_mode_up(current, vendor, present) if vendor else None
+        upper = next_mode_up(current, vendor, present) if vendor else None
+        return [upper] if upper else []
     floor = current.level if current else -1
-    above = [b for b in baselines.load_baselines(kind) if b.fits_vendor(vendor) and b.level > floor]
-    return min(above, key=lambda b: (len(b.required - present), b.level), default=None)
+    return [b for b in baselines.load_baselines(kind) if b.fits_vendor(vendor) and b.level > floor]
 
 
 def configure_steps(named: dict, hosts: Sequence[Decoded], options: Sequence[str] = ()) -> list[Step]:
@@ -210,23 +211,26 @@ def configure_steps(named: dict, hosts: Sequence[Decoded], options: Sequence[str
 def reach_next(kind: str, hosts: Sequence[Decoded], current: baselines.Baseline | None,
                policy: Policy = Policy()) -> list[Step]:
     """The hosts that keep the cluster below the next named baseline of ``kind``, and how to fix
-    them; nothing when every host lacks it or leaving them out would not reach it."""
+    them: of the baselines above ``current`` that a minority of hosts keeps out of reach (the rest,
+    recomputed without them, reach it), the one fewest hosts block, then the highest."""
     vendor = hosts[0].vendor if len({h.vendor for h in hosts}) == 1 else None
     if kind != "psabi" and vendor is None:
         return []
-    wanted = next_up(kind, current, _view(kind, hosts, policy), vendor)
-    if wanted is None:
+    views = {h.name: _view(kind, [h], policy) for h in hosts}
+    reachable = []
+    for wanted in candidates(kind, current, _view(kind, hosts, policy), vendor):
+        weak = [h for h in hosts if not baselines.satisfies(views[h.name], wanted)]
+        rest = [h for h in hosts if h not in weak]
+        if weak and len(weak) * 2 <= len(hosts) and baselines.satisfies(_view(kind, rest, policy), wanted):
+            reachable.append((len(weak), -wanted.level, wanted, weak))
+    if not reachable:
         return []
-    lacking = {h.name: baselines.missing_for(wanted, _view(kind, [h], policy)) for h in hosts}
-    weak = [h for h in hosts if lacking[h.name]]
-    rest = [h for h in hosts if not lacking[h.name]]
-    if not weak or len(weak) * 2 > len(hosts) or not baselines.satisfies(_view(kind, rest, policy), wanted):
-        return []  # only a minority of weak links is worth leaving out
-    missing = sorted({name for h in weak for name in lacking[h.name]})
-    label = f"{KIND_LABELS[kind]} {wanted.key}"
+    _count_, _level, wanted, weak = min(reachable, key=lambda r: r[:2])
+    lacking = {h.name: baselines.missing_for(wanted, views[h.name]) for h in weak}
+    missing = sorted({name for names in lacking.values() for name in names})
     they = "it lacks" if len(weak) == 1 else "they lack"
-    steps = [Step("leave-out", f"to reach {label}, fix or leave out {_count(weak)} ({they} "
-                               f"{feature_list(missing)})", hosts=tuple(h.name for h in weak),
+    steps = [Step("leave-out", f"to reach {KIND_LABELS[kind]} {wanted.key}, fix or leave out {_count(weak)} "
+                               f"({they} {feature_list(missing)})", hosts=tuple(h.name for h in weak),
                   baseline=wanted.key, features=tuple(missing))]
     return steps + [step for h in weak for step in repairs(h, lacking[h.name])]
 

@@ -1,7 +1,9 @@
 """Terminal output through rich: one stdout console (colour only on a terminal, ``NO_COLOR``
-respected, 100 columns when piped so text output is stable), and the few pieces every command's
-text layout shares: a verdict word, a heading, a table, a list one item per line, wrapped words,
-features grouped as people read them.
+respected, ``FORCE_COLOR`` too, 100 columns when piped so text output is stable), and the few
+pieces every command's text layout shares: a verdict word, a heading, a table, a list one item
+per line, wrapped words, features grouped as people read them (groups from ``data/features.csv``'s
+kind, families from ``data/feature-families.csv``), label/value columns, shell commands that
+paste whole, and the ``next_steps`` of a JSON document.
 
 Input text (host names, brand strings, paths) never goes through rich markup: it is put in
 ``rich.text.Text`` objects after ``text.printable``, so ``[bold]`` in a host name stays literal.
@@ -13,6 +15,7 @@ import os
 import shlex
 import sys
 from collections.abc import Iterable
+from functools import cache
 
 from rich import box
 from rich.console import Console
@@ -45,10 +48,11 @@ def console() -> Console:
 
 def _make_console() -> Console:
     terminal = sys.stdout.isatty()
+    forced = bool(os.environ.get("FORCE_COLOR")) and "NO_COLOR" not in os.environ  # `... | less -R`
     return Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=False,
                    width=None if terminal else PIPE_WIDTH,
                    no_color="NO_COLOR" in os.environ or None,
-                   force_terminal=None if terminal else False)
+                   force_terminal=True if forced else None if terminal else False)
 
 
 def styled(value: object, style: str = "") -> Text:
@@ -133,26 +137,21 @@ def counted(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
+@cache
 def family_of() -> dict[str, str]:
     """Canonical feature name -> its family's label (``data/feature-families.csv``; first match wins)."""
-    global _families
-    if _families is None:
-        from fnmatch import fnmatchcase
+    from fnmatch import fnmatchcase
 
-        from ..knowledge.features import feature_table
-        from ..knowledge.tables import rows
+    from ..knowledge.features import feature_table
+    from ..knowledge.tables import rows
 
-        families = [(row["label"], row["patterns"].split()) for row in rows("feature-families.csv")]
-        _families = {}
-        for feature in feature_table().features:
-            label = next((label for label, patterns in families
-                          if any(fnmatchcase(feature.name, p) for p in patterns)), None)
-            if label:
-                _families[feature.name] = label
-    return _families
-
-
-_families: dict[str, str] | None = None
+    families = [(row["label"], row["patterns"].split()) for row in rows("feature-families.csv")]
+    found = {}
+    for feature in feature_table().features:
+        label = next((label for label, patterns in families if any(fnmatchcase(feature.name, p) for p in patterns)), None)
+        if label:
+            found[feature.name] = label
+    return found
 
 
 def by_family(names: Iterable[str]) -> dict[str, list[str]]:

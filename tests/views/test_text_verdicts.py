@@ -165,15 +165,21 @@ def test_colour_only_on_a_terminal():
     terminal = _run_in_terminal(*args)
     assert COLOUR.search(terminal) and "incompatible" in terminal
     assert not COLOUR.search(_run_in_terminal(*args, NO_COLOR="1"))
+    forced = subprocess.run([sys.executable, "-m", "cpucompat", *args], cwd=dumps(), capture_output=True,
+                            text=True, env={**os.environ, "FORCE_COLOR": "1"}, timeout=120).stdout
+    assert COLOUR.search(forced)  # piped into `less -R`
+    assert forced.count("\n") == piped.count("\n")  # the same 100-column layout
 
 
 # --- --help -----------------------------------------------------------------------------
 
-def _commands(command, path: tuple[str, ...] = ()):
-    """Every leaf command of the app, sub-apps' included, read at run time."""
+def _commands(command, path: tuple[str, ...] = (), groups: bool = False):
+    """Every leaf command of the app (and with ``groups`` every group), sub-apps' included, read at run time."""
     if hasattr(command, "commands"):
+        if groups:
+            yield path
         for name, sub in command.commands.items():
-            yield from _commands(sub, (*path, name))
+            yield from _commands(sub, (*path, name), groups)
     else:
         yield path
 
@@ -190,7 +196,7 @@ def test_every_command_help_has_an_example_and_no_type_placeholder():
     commands = list(_commands(typer.main.get_command(app)))
     assert ("compare",) in commands and ("evc", "check") in commands and ("fleet", "synth") in commands
     without_example = [" ".join(p) for p in commands if "Example" not in _help(p)]
-    placeholders = {" ".join(p): found for p in commands
+    placeholders = {" ".join(p): found for p in _commands(typer.main.get_command(app), groups=True)
                     if (found := re.findall(r"<[a-z][a-z_\[\]|, ]*>|\{[a-z_]+\}", _help(p)))}
     assert not placeholders, placeholders
     assert not without_example, f"--help without an example: {without_example}"
@@ -207,8 +213,9 @@ def test_next_steps_in_json(no_nx):
     base = json.loads(cli_text("baseline", "--json", SPR, CASCADE, ICX, "--qemu-version", "7.2", expect=0, cwd=dumps()))
     assert [(s["action"], s["baseline"]) for s in base["next_steps"]][:3] == [
         ("evc", "intel-cascadelake"), ("qemu", "Cascadelake-Server-v5"), ("psabi", "x86-64-v4")]
-    leave, = [s for s in base["next_steps"] if s["action"] == "leave-out"]
-    assert leave["hosts"] == [CASCADE] and leave["baseline"] == "intel-icelake" and "sha_ni" in leave["features"]
+    evc, qemu = [s for s in base["next_steps"] if s["action"] == "leave-out"]
+    assert evc["hosts"] == [CASCADE] and evc["baseline"] == "intel-icelake" and "sha_ni" in evc["features"]
+    assert qemu["hosts"] == [CASCADE] and qemu["baseline"] == "Icelake-Server-v6"  # not Cooperlake: ICX lacks bf16
 
 
 def test_next_step_for_a_named_source_and_across_vendors():
