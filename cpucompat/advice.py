@@ -219,7 +219,7 @@ def reach_next(kind: str, hosts: Sequence[Decoded], current: baselines.Baseline 
     views = {h.name: _view(kind, [h], policy) for h in hosts}
     reachable = []
     for wanted in candidates(kind, current, _view(kind, hosts, policy), vendor):
-        weak = [h for h in hosts if not baselines.satisfies(views[h.name], wanted)]
+        weak = [h for h in hosts if not wanted.required <= views[h.name]]
         rest = [h for h in hosts if h not in weak]
         if weak and len(weak) * 2 <= len(hosts) and baselines.satisfies(_view(kind, rest, policy), wanted):
             reachable.append((len(weak), -wanted.level, wanted, weak))

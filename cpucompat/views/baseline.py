@@ -14,6 +14,8 @@ from ..knowledge.features import feature_table
 from . import console
 from .text import scalar_text
 
+#: Weakest links the summary line names before "and N more".
+SUMMARY_HOSTS = 3
 #: The named baselines of a cluster as text output labels them.
 NAMED = (("EVC mode", "evc_mode", "evc"), ("QEMU model", "qemu_model", "qemu"), ("psABI level", "psabi_level", "psabi"))
 
@@ -55,10 +57,11 @@ def summary(document: dict) -> str:
     named = [f"{label} {document[field]}" for label, field, _kind in NAMED if document[field]]
     text = (f"{console.counted(len(document['hosts']), 'host')} share "
             f"{console.counted(len(document['features']), 'feature')}: " + (", ".join(named) or "no named baseline"))
-    links = document["weakest_links"]
+    links = list(document["weakest_links"].items())
     if links:
-        text += "; weakest " + ("link" if len(links) == 1 else "links") + ": " + ", ".join(
-            f"{host} ({len(names)})" for host, names in links.items())
+        shown = ", ".join(f"{host} ({len(names)})" for host, names in links[:SUMMARY_HOSTS])
+        more = f" and {len(links) - SUMMARY_HOSTS} more" if len(links) > SUMMARY_HOSTS else ""
+        text += "; weakest " + ("link" if len(links) == 1 else "links") + f": {shown}{more}"
     return text
 
 
