@@ -230,15 +230,16 @@ def same_cpu(raw: dom.RawClasses, classes: list[dict], vocabulary: str) -> list[
     return sorted(out, key=lambda e: (not e["bios"], -e["hosts"]))
 
 
-def guest_floors(report: FleetReport, raw: dom.RawClasses, policy: Policy) -> list[dict]:
-    """Every guest-OS floor under the fleet baseline (as ``fleet`` checks it) and the hosts that
-    meet it on their own."""
+def guest_floors(report: FleetReport, raw: dom.RawClasses, policy: Policy, vocabulary: str) -> list[dict]:
+    """Every guest-OS floor under the fleet baseline (as ``fleet`` checks it; what it misses in the
+    vocabulary) and the hosts that meet it on their own."""
     never = policy.never_blocking()
     present = report.baseline.features | never
     results = guests.check(present, [f.key for f in guests.floors()])
     own = [kvm_view(row, policy) for row in raw.rows]
     out = guests.to_json(results)
     for entry, result in zip(out, results):
+        entry["missing"] = spell(entry["missing"], vocabulary)
         entry["hosts_meeting"] = int(sum(int(c) for c, f in zip(raw.counts, own) if result.floor.needs <= f))
     return out
 
@@ -257,7 +258,7 @@ def vendor_part(fleet: Fleet, summary: dict, policy: Policy, vocabulary: str, bu
             "cpuid_classes": classes,
             "weakest_links": weakest_links(report, raw, summary, policy, vocabulary),
             "same_cpu": same_cpu(raw, classes, vocabulary),
-            "guest_floors": guest_floors(report, raw, policy)}
+            "guest_floors": guest_floors(report, raw, policy, vocabulary)}
 
 
 def report_document(fleet: Fleet, policy: Policy = Policy(), vocabulary: str = "canonical",

@@ -226,3 +226,24 @@ def test_ten_thousand_hosts_stay_small(tmp_path):
     assert len(page.encode()) < 5_000_000
     assert sum(len(c["host_names"]) for p in document["vendors"] for c in p["cpuid_classes"]) == 10_000
     assert sum(len(c["host_names"]) for p in document["vendors"] for c in p["heat"]) == 10_000
+
+
+def test_cross_vendor_and_another_vocabulary(tmp_path):
+    """--cross-vendor makes one part (no EVC mode, no QEMU model across vendors), --names spells the
+    features; the page's numbers are still fleet --json's with the same options."""
+    inputs = [str(reference(*DUMPS, name)) for name in (CASCADE_LAKE, MILAN)]
+    page = tmp_path / "report.html"
+    options = ["--cross-vendor", "--names", "qemu", "--domains", "2"]
+    result = runner.invoke(app, ["report", *inputs, "-o", str(page), *options])
+    assert result.exit_code == 0, result.output
+    fleet = json.loads(runner.invoke(app, ["fleet", *inputs, "--json", *options]).stdout)
+    reader = DomReader()
+    reader.feed(page.read_text())
+    assert fleet["vendor"] is None and fleet["evc_mode"] is None and fleet["qemu_model"] is None
+    got = reader.values[""]  # the one section: data-vendor=""
+    assert got["hosts"] == ["2"] and got["features"] == [str(len(fleet["features"]))]
+    assert got["psabi_level"][0] == shown(fleet["psabi_level"])
+    assert reader.rows[""]["data-class-id"] == [c["id"] for c in fleet["classes"]]
+    assert "mixed (cross-vendor): 2 of 2 hosts" in "".join(reader.text)
+    text = page.read_text()
+    assert "sse4.2" in text and "sse4_2" not in text  # QEMU's name, not the canonical one
