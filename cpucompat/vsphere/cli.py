@@ -59,7 +59,9 @@ def collect(
     output: Annotated[str | None, typer.Option("-o", "--output", help="Write DIR/hosts/*.json and DIR/vms/*.json.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
 ) -> None:
-    """One fingerprint per ESXi host and one record per VM (JSON on stdout, or a folder with -o)."""
+    """One fingerprint per ESXi host and one record per VM (JSON on stdout, or a folder with -o).
+
+    Example: cpucompat vsphere collect --server vcenter.example.com --user admin@vsphere.local -o inventory/"""
     hosts, vms = load(server, user, password_file, insecure, ca_file, from_save)
     if output:
         from .store import write_records
@@ -90,7 +92,9 @@ def vmotion_check(
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --html file.")] = False,
 ) -> None:
     """Can each VM move to each target host with vMotion? Every blocker with what to change.
-    Exit 0 all can move, 1 some cannot, 2 bad input."""
+    Exit 0 all can move, 1 some cannot, 2 bad input.
+
+    Example: cpucompat vmotion check web-01 --to esx-02 --records inventory/ --html vmotion.html"""
     from ..views.vmotion import print_moves, vmotion_document
     from .vmotion import check, select
 
@@ -130,7 +134,9 @@ def apply_evc(
 ) -> None:
     """Per-VM EVC through vCenter: prints the change; applies it only with --yes. ApplyEvcModeVM_Task
     (vSphere API 6.7, hardware version 14+), or the legacy cpuFeatureMask of a ReconfigVM_Task for
-    hardware version 8 and older; refuses powered-on VMs and hardware versions 9 to 13."""
+    hardware version 8 and older; refuses powered-on VMs and hardware versions 9 to 13.
+
+    Example: cpucompat vsphere apply-evc web-01 intel-broadwell --server vcenter.example.com --yes"""
     from . import evc_legacy, evc_vmx
     from .collect import retrieve
     from .connect import session
