@@ -14,13 +14,13 @@ vsphere_app = typer.Typer(no_args_is_help=True, help="vSphere: read ESXi hosts a
 vmotion_app = typer.Typer(no_args_is_help=True, help="vMotion: can these VMs move to these hosts (the seed's conditions)?")
 
 
-SERVER = typer.Option("--server", help="vCenter: HOST, HOST:PORT or https://HOST[:PORT].")
+SERVER = typer.Option("--server", metavar="VCENTER", help="vCenter: HOST, HOST:PORT or https://HOST[:PORT].")
 USER = typer.Option("--user", help="User name (default: $CPUCOMPAT_VSPHERE_USER). The password comes from "
                                    "$CPUCOMPAT_VSPHERE_PASSWORD, --password-file or a prompt.")
-PASSWORD_FILE = typer.Option("--password-file", help="Read the password from the first line of this file.")
+PASSWORD_FILE = typer.Option("--password-file", metavar="FILE", help="Read the password from the first line of this file.")
 INSECURE = typer.Option("--insecure", help="Do not verify vCenter's TLS certificate.")
-CA_FILE = typer.Option("--ca-file", help="Trust the CA (or certificate) in this PEM file.")
-FROM_SAVE = typer.Option("--from-save", help="Read a `govc object.save -d` folder instead of vCenter.")
+CA_FILE = typer.Option("--ca-file", metavar="FILE", help="Trust the CA (or certificate) in this PEM file.")
+FROM_SAVE = typer.Option("--from-save", metavar="DIR", help="Read a `govc object.save -d` folder instead of vCenter.")
 
 
 def load(server, user, password_file, insecure, ca_file, from_save, records_dir=None):
@@ -56,7 +56,7 @@ def collect(
     insecure: Annotated[bool, INSECURE] = False,
     ca_file: Annotated[str | None, CA_FILE] = None,
     from_save: Annotated[str | None, FROM_SAVE] = None,
-    output: Annotated[str | None, typer.Option("-o", "--output", help="Write DIR/hosts/*.json and DIR/vms/*.json.")] = None,
+    output: Annotated[str | None, typer.Option("-o", "--output", metavar="DIR", help="Write DIR/hosts/*.json and DIR/vms/*.json.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing output folder.")] = False,
 ) -> None:
     """One fingerprint per ESXi host and one record per VM (JSON on stdout, or a folder with -o).
@@ -75,19 +75,19 @@ def collect(
 @vmotion_app.command("check")
 @handled
 def vmotion_check(
-    vms: Annotated[list[str] | None, typer.Argument(help="VM names (default: every VM, or those of --cluster).")] = None,
-    to: Annotated[list[str] | None, typer.Option("--to", help="Target host name (repeat; default: every host, "
+    vms: Annotated[list[str] | None, typer.Argument(metavar="VM...", help="VM names (default: every VM, or those of --cluster).")] = None,
+    to: Annotated[list[str] | None, typer.Option("--to", metavar="HOST", help="Target host name (repeat; default: every host, "
                                                               "or those of --cluster).")] = None,
-    cluster: Annotated[str | None, typer.Option("--cluster", help="The VMs and hosts of this cluster.")] = None,
+    cluster: Annotated[str | None, typer.Option("--cluster", metavar="CLUSTER", help="The VMs and hosts of this cluster.")] = None,
     server: Annotated[str | None, SERVER] = None,
     user: Annotated[str | None, USER] = None,
     password_file: Annotated[str | None, PASSWORD_FILE] = None,
     insecure: Annotated[bool, INSECURE] = False,
     ca_file: Annotated[str | None, CA_FILE] = None,
     from_save: Annotated[str | None, FROM_SAVE] = None,
-    records_dir: Annotated[str | None, typer.Option("--records", help="A folder `vsphere collect -o` wrote.")] = "",
+    records_dir: Annotated[str | None, typer.Option("--records", metavar="DIR", help="A folder `vsphere collect -o` wrote.")] = "",
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")] = False,
-    html: Annotated[str | None, typer.Option("--html", help="Also write the vMotion map (one self-contained "
+    html: Annotated[str | None, typer.Option("--html", metavar="FILE", help="Also write the vMotion map (one self-contained "
                                                              "HTML page, one map per VM) to this file.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --html file.")] = False,
 ) -> None:
@@ -123,8 +123,8 @@ def vmotion_check(
 @vsphere_app.command("apply-evc")
 @handled
 def apply_evc(
-    vm_name: Annotated[str, typer.Argument(help="The VM (its name in vCenter).")],
-    mode_key: Annotated[str, typer.Argument(help="The EVC mode, e.g. intel-broadwell.")],
+    vm_name: Annotated[str, typer.Argument(metavar="VM", help="The VM (its name in vCenter).")],
+    mode_key: Annotated[str, typer.Argument(metavar="MODE", help="The EVC mode, e.g. intel-broadwell.")],
     server: Annotated[str | None, SERVER] = None,
     user: Annotated[str | None, USER] = None,
     password_file: Annotated[str | None, PASSWORD_FILE] = None,
