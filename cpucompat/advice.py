@@ -18,15 +18,13 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
-from typing import NamedTuple
 
 from .cluster import NAMED_KINDS, ClusterBaseline, Policy, cluster_baseline, esxi_view, usable_features
 from .compare import Source, Verdict
 from .decode import Decoded
 from .evc import EvcCheck, likely_causes, next_mode_up
 from .knowledge import baselines
-from .knowledge.tables import table
+from .knowledge.remedies import remedies
 
 #: How a kind of named baseline is called in a sentence.
 KIND_LABELS = {"evc": "EVC mode", "qemu": "QEMU model", "psabi": "psABI level"}
@@ -50,20 +48,6 @@ class Step:
     def json(self) -> dict:
         return {"action": self.action, "text": self.text, "command": self.command, "hosts": list(self.hosts),
                 "baseline": self.baseline, "features": list(self.features)}
-
-
-class Remedy(NamedTuple):
-    cause: str
-    features: str = ""
-    vendor: str = ""
-    action: str = ""
-    source: str = ""
-
-
-@cache
-def remedies() -> dict[str, Remedy]:
-    """``data/remedies.csv`` by cause: BIOS finding ids, and microcode updates matched by features."""
-    return {row.cause: row for row in table("remedies.csv", Remedy)}
 
 
 def feature_list(names: Sequence[str]) -> str:

@@ -31,19 +31,9 @@ from .errors import InputError, UsageError
 from .formats.reader import read_dump
 from .knowledge import baselines
 from .knowledge.features import feature_table
+from .knowledge.remedies import loss_reasons
 from .levels import fields_json
 
-#: Why well-known features disappear from a host that did not change hardware.
-LOSS_REASONS = {
-    "hle": "Intel microcode updates of 2019-2021 (TAA, INTEL-SA-00270; TSX_CTRL) turn TSX off",
-    "rtm": "Intel microcode updates of 2019-2021 (TAA, INTEL-SA-00270; TSX_CTRL) turn TSX off",
-    "mpx": "MPX is gone from newer microcode/BIOS settings and from Linux 5.6 on",
-    "nx": "the BIOS option Execute Disable (XD) is off",
-    "aes": "the BIOS option AES-NI is off",
-    "vmx": "the BIOS option VT-x is off",
-    "svm": "the BIOS option SVM (AMD-V) is off",
-    "monitor": "the BIOS option MONITOR/MWAIT is off",
-}
 #: Fields reported on their own (not as scalars), or not a property of the CPU.
 _NOT_SCALARS = ("microcode", "os_dependent", "inferred")
 
@@ -189,7 +179,7 @@ def diff(old: Snapshot, new: Snapshot, policy: Policy = Policy()) -> HostDiff:
         no_longer_meets=no_longer, now_meets=now,
         highest={kind: (_highest(before[kind]), _highest(after[kind])) for kind in NAMED_KINDS},
         cannot_move_back=list(guest.lost),
-        reasons={name: LOSS_REASONS[name] for name in sorted(lost) if name in LOSS_REASONS},
+        reasons={name: loss_reasons()[name] for name in sorted(lost) if name in loss_reasons()},
         warnings=warnings,
     )
 

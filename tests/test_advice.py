@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from cpucompat.advice import reach_next, remedies, repairs
+from cpucompat.advice import reach_next, repairs
+from cpucompat.knowledge.remedies import remedies
 from cpucompat.decode import decode
 from cpucompat.formats.reader import read_dump
 from cpucompat.knowledge import baselines

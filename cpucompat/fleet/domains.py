@@ -35,18 +35,11 @@ import numpy as np
 from ..cluster import Policy, esxi_view, name_baseline, usable_features
 from ..knowledge import baselines
 from ..knowledge.features import feature_table
+from ..knowledge.remedies import action
 from .analysis import classes
 from .bits import unpack
 from .model import Fleet
 
-#: What to change in the BIOS for a lost feature (finding ids of data/finding-features.csv).
-BIOS_REMEDIES = {
-    "nx-disabled": "enable Execute Disable (XD / NX) in the BIOS",
-    "aes-disabled": "enable AES-NI in the BIOS",
-    "vt-disabled": "enable Intel VT-x / AMD-V (SVM) in the BIOS",
-    "monitor-disabled": "enable MONITOR/MWAIT in the BIOS",
-    "limit-cpuid-maxval": "disable Limit CPUID Maxval in the BIOS",
-}
 #: The share of hosts the EVC cost analysis keeps together.
 EVC_SHARE = 0.95
 EXAMPLES = 10
@@ -208,7 +201,7 @@ def evc_costs(fleet: Fleet, raw: RawClasses, names: list[str], policy: Policy = 
             causes = bios_causes(missing)
             hosts = fleet.hosts.iloc[raw.members[i][:EXAMPLES]]
             cost.classes.append(CostlyClass(names[i], int(raw.counts[i]), [str(h) for h in hosts], missing, causes,
-                                            [BIOS_REMEDIES.get(c, c) for c in causes]))
+                                            [action(c) for c in causes]))
         results.append(cost)
     return results
 

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..advice import remedies
+from ..knowledge.remedies import action, remedies
 from ..cluster import Policy, esxi_view, usable_features
 from ..evc import next_mode_up
 from .. import guests
@@ -193,7 +193,7 @@ def weakest_links(report: FleetReport, raw: dom.RawClasses, summary: dict, polic
 
 
 def microcode(lacking: set[str], vendor: str) -> dict[str, list[str]]:
-    """The microcode updates (``data/remedies.csv``, ``advice.remedies``) that add lacking features."""
+    """The microcode updates (``data/remedies.csv``, ``knowledge.remedies``) that add lacking features."""
     found = {}
     for cause, remedy in remedies().items():
         hit = sorted(set(remedy.features.split()) & lacking)
@@ -225,7 +225,7 @@ def same_cpu(raw: dom.RawClasses, classes: list[dict], vocabulary: str) -> list[
                         "lacking": spell(lacking, vocabulary),
                         "bios": {f: spell(hidden, vocabulary) for f, hidden in causes.items()},
                         "microcode": {c: spell(hidden, vocabulary) for c, hidden in updates.items()},
-                        "remedies": [dom.BIOS_REMEDIES.get(f, f) for f in causes] + [remedies()[c].action for c in updates],
+                        "remedies": [action(cause) for cause in [*causes, *updates]],
                         "unexplained": spell(set(lacking) - explained, vocabulary)})
     return sorted(out, key=lambda e: (not e["bios"], -e["hosts"]))
 
