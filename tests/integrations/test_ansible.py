@@ -16,6 +16,8 @@ them fail instead.
 
 from __future__ import annotations
 
+import ast
+import importlib.util
 import json
 import os
 import re
@@ -24,6 +26,7 @@ import socket
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -248,6 +251,36 @@ def test_fleet_action_runs_both_commands_and_reports_their_errors(rig, first_run
     assert done.returncode != 0
     assert hosts["localhost"]["msg"].startswith("cpucompat fleet exited "), hosts["localhost"]
     assert "not-a-fingerprint.json" in hosts["localhost"]["msg"], hosts["localhost"]
+
+
+def test_payload_holds_what_the_module_imports_and_no_more(tmp_path):
+    need("ansible-core", (BIN / "ansible-playbook").exists())
+    need(f"{MANAGED_PYTHON} (Python >= 3.11)", Path(MANAGED_PYTHON).exists())
+    plugins = REPO / "integrations/ansible/plugins"
+    spec = importlib.util.spec_from_file_location("cpucompat_fingerprint_action", plugins / "action/cpucompat_fingerprint.py")
+    action = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(action)
+    module_tree = ast.parse((plugins / "modules/cpucompat_fingerprint.py").read_text())
+    wanted = {node.module for node in ast.walk(module_tree)
+              if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("cpucompat")}
+    assert wanted and wanted <= set(action.ENTRY_MODULES)
+    archive, _ = action.payload_zip(str(tmp_path / "cache"))
+    with zipfile.ZipFile(archive) as payload:
+        names = set(payload.namelist())
+        payload.extractall(tmp_path / "unpacked")
+    assert "cpucompat/collect/collector.py" in names and "cpucompat/data/cpuid-leaves.csv" in names
+    assert "cpucompat/cli.py" not in names and not any(n.startswith("cpucompat/fleet/") for n in names)
+    # the managed host's Python, isolated from any installed cpucompat, collects with the payload alone
+    done = subprocess.run([MANAGED_PYTHON, "-I", "-c", "import sys; sys.path.insert(0, sys.argv[1]); import json; "
+                           "from cpucompat.collect.collector import collect; import cpucompat; "
+                           "print(json.dumps([cpucompat.__file__, collect(None).document()['content_hash']]))",
+                           str(tmp_path / "unpacked")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    where, content_hash = json.loads(done.stdout)
+    assert where.startswith(str(tmp_path / "unpacked"))
+    here = json.loads(subprocess.run([str(BIN / "cpucompat"), "collect"], capture_output=True, text=True,
+                                     timeout=60, check=True).stdout)
+    assert content_hash == here["content_hash"]
 
 
 def test_ansible_lint_passes_on_the_collection(tmp_path):
