@@ -189,6 +189,8 @@ def test_changed_only_when_the_fingerprint_differs_and_check_mode_writes_nothing
     checked = playbook(rig, dest, "--check", "--limit", "ssh01,ssh05,local1,local2,localhost")
     counts = recap(checked.stdout)
     assert {h for h, c in counts.items() if c["changed"]} == {"ssh05", "local2"}, checked.stdout
+    assert checked.returncode == 0, checked.stdout + checked.stderr  # local2.json is missing: no analysis, no failure
+    assert "fingerprints that would change: ['local2', 'ssh05']" in checked.stdout
     assert json.loads((dest / "ssh05.json").read_text())["content_hash"] == altered["content_hash"]
     assert not (dest / "local2.json").exists()
     again = playbook(rig, dest, "--limit", "ssh,local,localhost,!nopython,!badcpu,!nobody-home")
