@@ -373,6 +373,8 @@ def mask(
     vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
     policy = Policy(all_bits=all_bits)
     plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)
+    fmt = fmt or (MaskFormat.featmask if any(h.format.startswith("vsphere-") for h in (vm, *targets)) else MaskFormat.qemu)
+    text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))  # bad options fail here, before any note
     if plan.empty:
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
     elif plan.hidden:  # summary first: what the VM loses, by group and family
@@ -383,8 +385,6 @@ def mask(
 
     guest_floors(plan.vm_features - set(plan.hidden), f"this mask ({plan.target_label})", guest or [],
                  before=plan.vm_features)  # by default only the floors the mask takes away
-    fmt = fmt or (MaskFormat.featmask if any(h.format.startswith("vsphere-") for h in (vm, *targets)) else MaskFormat.qemu)
-    text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))
     write_text(output, text, force=force)
 
 
