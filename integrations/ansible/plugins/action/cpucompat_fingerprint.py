@@ -163,12 +163,14 @@ def payload_zip(cache_dir: str) -> tuple[str, str]:
     return target, version
 
 
-def _cached(path: str) -> dict | None:
+def _read_object(path: str) -> dict | None:
+    """The JSON object in ``path``; None when it is missing, unreadable or not an object."""
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            document = json.load(handle)
     except (OSError, ValueError):
         return None
+    return document if isinstance(document, dict) else None
 
 
 def facts(document: dict, version: str, cache_dir: str) -> dict:
@@ -177,10 +179,10 @@ def facts(document: dict, version: str, cache_dir: str) -> dict:
     findings = sorted((f.get("id"), f.get("status")) for f in document.get("findings") or [])
     key = hashlib.sha256(json.dumps([version, document.get("content_hash"), findings]).encode()).hexdigest()[:32]
     path = os.path.join(cache_dir, f"facts-{key}.json")
-    summary = _cached(path)
+    summary = _read_object(path)
     if summary is None:
         with _alone(path + ".lock"):
-            summary = _cached(path)
+            summary = _read_object(path)
             if summary is None:
                 from cpucompat.collect.summary import summarize
 
@@ -214,15 +216,6 @@ def _fingerprint(text) -> dict:
     return document
 
 
-def _previous(path: str) -> dict | None:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except (OSError, ValueError):
-        return None
-    return document if isinstance(document, dict) else None
-
-
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
     _VALID_ARGS = frozenset(("dest", "cpus", "return_fingerprint"))
@@ -247,8 +240,9 @@ class ActionModule(ActionBase):
                                     "(letters, digits and _ . : @ + - only)")
         cache_dir = os.path.join(os.path.expanduser(C.DEFAULT_LOCAL_TMP), "cpucompat")
         local, version = payload_zip(cache_dir)
+        returned = boolean(self._task.args.get("return_fingerprint", True), strict=False)
         with open(local, "rb") as handle:  # in the module's arguments: no extra transfer, works pipelined
-            args = {"payload": base64.b64encode(handle.read()).decode("ascii")}
+            args = {"payload": base64.b64encode(handle.read()).decode("ascii"), "return_fingerprint": returned}
         if self._task.args.get("cpus") is not None:
             args["cpus"] = str(self._task.args["cpus"])
         answer = self._execute_module(module_name=MODULE, module_args=args, task_vars=task_vars)
@@ -257,13 +251,13 @@ class ActionModule(ActionBase):
         if answer.get("failed") or answer.get("unreachable"):
             return result
         document = _fingerprint(text)
-        if boolean(self._task.args.get("return_fingerprint", True), strict=False):
+        if returned:
             result["fingerprint"] = document
         result["ansible_facts"] = {"cpucompat": facts(document, version, cache_dir)}
         result["changed"] = False
         if dest is not None:
             path = os.path.join(os.path.expanduser(dest), host + ".json")
-            previous = _previous(path)
+            previous = _read_object(path)
             result.update(dest_file=path, previous_hash=(previous or {}).get("content_hash"))
             if differs(previous, document):
                 result["changed"] = True
