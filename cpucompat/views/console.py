@@ -109,12 +109,13 @@ def table(headers: Iterable[str], rows: Iterable[Iterable[object]], title: str |
 
 
 def grouped(names: Iterable[str]) -> dict[str, list[str]]:
-    """Canonical feature names grouped as ``FEATURE_GROUPS`` orders them (empty groups left out)."""
+    """Canonical feature names grouped as ``FEATURE_GROUPS`` orders them (empty groups left out),
+    each group sorted: a set gives the same lists in every process."""
     from ..knowledge.features import feature_table
 
     by_name = feature_table().by_name
     groups: dict[str, list[str]] = {group: [] for group in dict.fromkeys(FEATURE_GROUPS.values())}
-    for name in names:
+    for name in sorted(names):
         feature = by_name.get(name)
         groups[FEATURE_GROUPS.get(feature.kind, "information") if feature else "information"].append(name)
     return {group: members for group, members in groups.items() if members}

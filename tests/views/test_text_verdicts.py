@@ -230,3 +230,18 @@ def test_next_step_for_a_named_source_and_across_vendors():
 def test_a_virtual_cpu_is_sent_to_its_physical_host():
     text = cli_text("evc", "check", "tcg_Haswell-v4_cpuid-r.txt", expect=0, cwd=TEST_DATA / "qemu")
     assert "tcg_Haswell-v4_cpuid-r.txt is a virtual CPU (QEMU TCG): EVC judges physical hosts" in text
+
+
+def test_json_lists_do_not_depend_on_string_hashing():
+    """Feature sets are Python sets; their JSON lists must not follow PYTHONHASHSEED."""
+    dumps = [str(reference("dumps", "instlatx64", name)) for name in
+             ("GenuineIntel00806F8_SapphireRapids_05_CPUID.txt", "GenuineIntel00306F2_HaswellEP_00_CPUID.txt")]
+    outputs = set()
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        for args in (["baseline", "--json", *dumps], ["compare", "--json", *dumps]):
+            done = subprocess.run([sys.executable, "-m", "cpucompat", *args], capture_output=True, text=True,
+                                  env=env, timeout=120)
+            assert done.returncode in (0, 1), done.stderr
+            outputs.add((args[0], done.stdout))
+    assert len(outputs) == 2, "the same inputs gave different JSON under different hash seeds"
