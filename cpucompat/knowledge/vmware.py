@@ -72,3 +72,15 @@ def feature_key_name(name: str, vendor: str | None) -> str | None:
     specific = {v: k for k, v in vmware_keys()["vendor_specific"].get(vendor or "", {}).items()}
     key = specific.get(name) or feature_table().by_name[name].vmware
     return key if key and vmware_key(f"cpuid.{key}", vendor) == ("feature", name) else None
+
+
+def feature_key_names(name: str, vendor: str | None) -> list[str]:
+    """Every ``<NAME>`` that means this canonical feature on this vendor's CPUs, the one
+    ``feature_key_name`` gives first: on Intel both ``IBPB`` and ``IBRS`` mean CPUID 7 EDX[26]
+    (vCenter lists both for it), so a mask that hides the bit must say both."""
+    first = feature_key_name(name, vendor)
+    if first is None:
+        return []
+    candidates = [feature_table().by_name[name].vmware, *vmware_keys()["vendor_specific"].get(vendor or "", {})]
+    others = {k for k in candidates if k and k != first and vmware_key(f"cpuid.{k}", vendor) == ("feature", name)}
+    return [first, *sorted(others)]

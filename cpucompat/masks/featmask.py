@@ -20,7 +20,7 @@ version 8 and older where the bit is outside CPUID subleaves), and so is a lower
 from __future__ import annotations
 
 from ..knowledge.features import feature_table
-from ..knowledge.vmware import feature_key_name, featmask_name, vmware_keys
+from ..knowledge.vmware import feature_key_names, featmask_name, vmware_keys
 from .bits import Unexpressed, commented, header, unexpressed_notes
 from .vmx import expressible
 
@@ -68,9 +68,9 @@ def _xsave_named(plan) -> dict[int, str]:
 def entries(plan) -> tuple[list[tuple[str, str]], list[str]]:
     """(NAME, value) of every featMask line, and the comment lines for what they cannot say."""
     table = feature_table()
-    keys = {name: feature_key_name(name, plan.vm_vendor) for name in plan.hidden}  # on AMD, STIBP is amd_stibp
-    named = sorted((key, table.by_name[name]) for name, key in keys.items() if key)
-    unnamed = [table.by_name[name] for name, key in keys.items() if not key]
+    keys = {name: feature_key_names(name, plan.vm_vendor) for name in plan.hidden}  # on AMD, STIBP is amd_stibp
+    named = sorted((key, table.by_name[name]) for name, names in keys.items() for key in names)
+    unnamed = [table.by_name[name] for name, names in keys.items() if not names]
     xsave = _xsave_named(plan)
     lowered = {field: featmask_name("scalar", field) for field in plan.lower}
     lowerable = tuple(field for field, name in lowered.items() if name)

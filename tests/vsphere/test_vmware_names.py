@@ -117,3 +117,25 @@ def test_unnamed_hidden_features_are_said_never_keyed():
     assert unnamed and "featMask cannot hide these" in text and "instead: move the VM only to hosts" in text
     for name in unnamed:
         assert f"#   {name}  CPUID." in text and f".{name.upper()} =" not in text
+
+
+def test_featmask_hides_a_bit_under_every_name_vcenter_gives_it(records, tmp_path):
+    """A real VM (NSX-Edge-0, Broadwell) masked for a Sandy Bridge host (no IBRS/IBPB microcode in
+    that dump): every key of the VM's featureRequirement whose feature the mask hides is written
+    as Val:0, so CPUID 7 EDX[26] is hidden as both IBRS and IBPB, the two names vCenter lists."""
+    host, vms = records
+    vm = next(v for v in vms if v["name"] == "NSX-Edge-0")
+    vm_file = tmp_path / "vm.json"
+    vm_file.write_text(json.dumps(vm))
+    sandy = reference("dumps", "instlatx64", "GenuineIntel00206A7_SandyBridge_CPUID.txt")
+    result = runner.invoke(app, ["mask", str(vm_file), "--target", str(sandy)])
+    assert result.exit_code == 0, result.output
+    written = {line.split(" = ")[0].removeprefix("featMask.vm.cpuid.").upper(): line.split(" = ")[1]
+               for line in result.stdout.splitlines() if line.startswith("featMask.vm.cpuid.")}
+    hidden = {line.split()[2].rstrip(":") for line in result.stdout.splitlines() if line.startswith("# hide ")}
+    assert "spec_ctrl" in hidden
+    for key in vm["feature_requirement"]:
+        kind, meaning = vmware_key(key, "GenuineIntel")
+        if kind == "feature" and meaning in hidden:
+            assert written.get(key.upper().removeprefix("CPUID.")) == '"Val:0"', key
+    assert written["IBRS"] == written["IBPB"] == '"Val:0"'
