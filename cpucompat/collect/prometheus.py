@@ -9,8 +9,12 @@ the folder's ``*.prom`` files with the node's own labels. The file holds:
   ``changes(cpucompat_content_hash_prefix[1d]) > 0`` fires when the CPU view changed (a BIOS
   setting, microcode or kernel update);
 - ``cpucompat_features{view="all"|"guest_visible"}``: the feature counts;
-- ``cpucompat_evc_mode{mode}``: the highest EVC mode (its level; ``mode="none"``, 0, for none);
-- ``cpucompat_bios_finding{finding, status}``: 1 found, 0 not found, -1 unknown;
+- ``cpucompat_evc_mode``: the highest EVC mode's level (0 for none; its name is the info
+  metric's ``evc_mode`` label);
+- ``cpucompat_bios_finding{finding}``: 1 found, 0 not found, -1 unknown;
+- ``cpucompat_evc_mode`` and ``cpucompat_bios_finding`` carry no label that changes with their
+  value: PromQL's ``delta`` and ``changes`` compare samples of one series, and a new label value
+  would start a new series instead of moving the old one;
 - ``cpucompat_collect_timestamp_seconds``: when the fingerprint was taken.
 
 Written atomically (temporary file and rename), so node_exporter never reads half a file.
@@ -64,10 +68,10 @@ def render(summary: HostSummary, collected_at: str | None = None) -> str:
     lines += _metric("cpucompat_features", "gauge", "Features all the host's CPUs share (all, guest-visible).",
                      [((("view", "all"),), summary.feature_count),
                       ((("view", "guest_visible"),), summary.guest_visible_count)])
-    lines += _metric("cpucompat_evc_mode", "gauge", "Highest VMware EVC mode the host supports; value: its level (0: none).",
-                     [((("mode", mode.key if mode else "none"),), mode.level if mode else 0)])
-    findings = [((("finding", f.get("id", "")), ("status", f.get("status", "unknown"))),
-                 FINDING_VALUES.get(f.get("status"), -1)) for f in summary.findings]
+    lines += _metric("cpucompat_evc_mode", "gauge", "Level of the highest VMware EVC mode the host supports "
+                     "(0: none); the mode is cpucompat_fingerprint_info's evc_mode label.",
+                     [((), mode.level if mode else 0)])
+    findings = [((("finding", f.get("id", "")),), FINDING_VALUES.get(f.get("status"), -1)) for f in summary.findings]
     if findings:
         lines += _metric("cpucompat_bios_finding", "gauge", "BIOS findings: 1 found, 0 not found, -1 unknown.", findings)
     when = _timestamp(collected_at)

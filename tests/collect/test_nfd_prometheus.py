@@ -16,6 +16,7 @@ from cpucompat.collect import nfd, prometheus
 from cpucompat.collect.summary import HostSummary, summarize_decoded
 from cpucompat.decode import decode
 from cpucompat.formats.reader import read_dump
+from cpucompat.knowledge import baselines
 
 from ..conftest import REPO, TEST_DATA
 
@@ -126,6 +127,28 @@ def test_milan_names_and_escaped_prometheus_labels():
     text = prometheus.render(summary(evc_mode=labels.get("cpucompat.io/evc-mode"), vendor='a"b\\c\nd'))
     info = next(iter(parser.text_string_to_metric_families(text))).samples[0]
     assert info.labels["vendor"] == 'a"b\\c\nd'
+
+
+def test_a_changed_evc_mode_or_finding_moves_its_series_and_starts_no_new_one():
+    """PromQL's delta() and changes() work within one series (name and labels): the README's
+    alerts fire only if a change moves a value, not a label."""
+    parser = pytest.importorskip("prometheus_client.parser")
+    milan = summary(findings=[{"id": "nx-disabled"}, {"id": "smt-off"}])  # ids the collector reports
+
+    def series(host: HostSummary) -> dict[tuple, float]:
+        return {(s.name, tuple(sorted(s.labels.items()))): s.value
+                for family in parser.text_string_to_metric_families(prometheus.render(host))
+                if family.name != "cpucompat_fingerprint_info" for s in family.samples}
+
+    levels = sorted((b for b in baselines.load_baselines("evc") if b.fits_vendor(milan.vendor)), key=lambda b: b.level)
+    first = dict(vars(milan), evc_mode=levels[-1].key, findings=[dict(f, status="not-found") for f in milan.findings])
+    later = dict(first, evc_mode=levels[0].key, findings=[dict(f, status="found") for f in milan.findings])
+    before, after = series(HostSummary(**first)), series(HostSummary(**later))
+    assert before.keys() == after.keys()
+    assert before[("cpucompat_evc_mode", ())] == levels[-1].level > after[("cpucompat_evc_mode", ())] == levels[0].level
+    for finding in milan.findings:
+        key = ("cpucompat_bios_finding", (("finding", finding["id"]),))
+        assert (before[key], after[key]) == (0, 1)
 
 
 @x86_only
