@@ -201,6 +201,37 @@ def test_changed_only_when_the_fingerprint_differs_and_check_mode_writes_nothing
     assert "hosts without a fingerprint: 0" in again.stdout
 
 
+def test_hosts_are_listed_when_every_host_fails(rig, tmp_path):
+    done = playbook(rig, tmp_path / "none", "--limit", "nopython,nobody-home,localhost",
+                    "-e", "cpucompat_fail_on_missing=false")
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output  # fail_on_missing=false keeps it green, and still lists them
+    listing = output[output.index("hosts without a fingerprint: 2"):]
+    for host in ("nopython", "nobody-home"):
+        kind, _, text = FAILING[host].partition(": ")
+        assert any(line.strip().startswith(f'"{host}: {kind}: ') and text in line for line in listing.splitlines()), listing
+    assert not (tmp_path / "none").exists() or not any((tmp_path / "none").iterdir())
+
+
+def old_python() -> str | None:
+    """A CPython older than 3.11 that ansible-core can still run modules with (3.8 to 3.10)."""
+    found = [shutil.which(f"python3.{minor}") for minor in (10, 9, 8)]
+    found += sorted(map(str, Path.home().glob(".pyenv/versions/3.[89]*/bin/python3"))) + \
+        sorted(map(str, Path.home().glob(".pyenv/versions/3.10*/bin/python3")))
+    return next((path for path in found if path and "/shims/" not in path), None)  # pyenv's shims are scripts
+
+
+def test_a_managed_python_too_old_is_named(rig):
+    python = old_python()
+    if python is None:
+        pytest.skip("no Python 3.8 to 3.10 here to stand for an old managed host")
+    done = subprocess.run([str(BIN / "ansible"), "-i", str(rig["inventory"]), "local1", "-o", "-m",
+                           "cpucompat.cpu.cpucompat_fingerprint", "-e", f"ansible_python_interpreter={python}"],
+                          capture_output=True, text=True, timeout=300, env=rig["env"])
+    assert done.returncode != 0
+    assert f"needs Python >= 3.11 on the managed host; {python} is Python 3." in done.stdout, done.stdout + done.stderr
+
+
 def adhoc(rig, hosts: str, module: str, args: str = "") -> tuple[subprocess.CompletedProcess, dict[str, dict]]:
     done = subprocess.run([str(BIN / "ansible"), "-i", str(rig["inventory"]), hosts, "-o", "-m", module,
                            *(["-a", args] if args else [])], capture_output=True, text=True, timeout=300, env=rig["env"])
