@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from cpucompat.cli import app
 from cpucompat.cluster import Policy
 from cpucompat.collect import nfd
+from cpucompat.collect.summary import summarize_decoded
 from cpucompat.knowledge.baselines import get
 from cpucompat.decode import Decoded
 from cpucompat.knowledge.features import feature_table
@@ -85,10 +86,15 @@ def test_kubevirt_between_reference_dumps(source):
 
 def test_model_and_disabled_features():
     vm = instlat("AuthenticAMD0A10F11_K19_Genoa_02_CPUID.txt")
-    plan = plan_for_hosts(vm, [instlat("AuthenticAMD0830F10_K17_Rome_CPUID2.txt")])
+    rome = instlat("AuthenticAMD0830F10_K17_Rome_CPUID2.txt")
+    plan = plan_for_hosts(vm, [rome])
     cpu, selector = documents(render(plan, "kubevirt"))
     assert cpu["model"].startswith("EPYC")
     assert {"name": "avx512f", "policy": "disable"} in cpu["features"]
+    # the target's own `collect --nfd` labels satisfy the selector's cpucompat.io/ label
+    labels, _ = nfd.labels(summarize_decoded(rome, "rome"))
+    ours = {name: value for name, value in selector.items() if name.startswith(nfd.PREFIX)}
+    assert ours and ours.items() <= labels.items(), (ours, labels)
 
 
 def test_baseline_plan_on_our_fixture(zen3):
