@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from ..conftest import REPO
+from ..conftest import REPO, reference
 
 BIN = Path(sys.executable).parent
 SSHD = Path("/usr/sbin/sshd")
@@ -284,6 +284,20 @@ def test_fleet_action_runs_both_commands_and_reports_their_errors(rig, first_run
     assert done.returncode != 0
     assert hosts["localhost"]["msg"].startswith("cpucompat fleet exited "), hosts["localhost"]
     assert "not-a-fingerprint.json" in hosts["localhost"]["msg"], hosts["localhost"]
+
+
+def test_fleet_action_with_intel_and_amd_hosts_needs_cross_vendor(rig):
+    dumps = reference("dumps", "instlatx64")
+    files = [str(dumps / "AuthenticAMD0830F10_K17_Rome_CPUID2.txt"), str(dumps / "GenuineIntel0050657_CascadeLakeSP_CPUID1.txt")]
+    done, hosts = adhoc(rig, "localhost", "cpucompat.cpu.cpucompat_fleet", json.dumps({"files": files}))
+    assert done.returncode != 0
+    assert hosts["localhost"]["msg"].startswith("cpucompat baseline exited 2: "), hosts["localhost"]
+    assert "different CPU vendors" in hosts["localhost"]["msg"]
+    done, hosts = adhoc(rig, "localhost", "cpucompat.cpu.cpucompat_fleet", json.dumps({"files": files, "cross_vendor": True}))
+    assert done.returncode == 0, done.stdout + done.stderr
+    direct = json.loads(subprocess.run([str(BIN / "cpucompat"), "baseline", "--json", "--cross-vendor", *files],
+                                       capture_output=True, text=True, timeout=120, check=True).stdout)
+    assert unordered(hosts["localhost"]["baseline"]) == unordered(direct)
 
 
 def test_payload_holds_what_the_module_imports_and_no_more(tmp_path):

@@ -17,6 +17,7 @@ import json
 import sys
 
 from ansible.errors import AnsibleActionFail
+from ansible.module_utils.parsing.convert_bool import boolean
 from ansible.plugins.action import ActionBase
 
 
@@ -44,7 +45,7 @@ def _app():
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("files",))
+    _VALID_ARGS = frozenset(("files", "cross_vendor"))
     _requires_connection = False
 
     def run(self, tmp=None, task_vars=None):
@@ -60,8 +61,9 @@ class ActionModule(ActionBase):
             result.update(failed=True, msg=str(error))
             return result
         messages = []
-        for command in ("fleet", "baseline"):
-            status, out, err = run_cli(app, [command, "--json", *files])
+        cross = ["--cross-vendor"] if boolean(self._task.args.get("cross_vendor", False), strict=False) else []
+        for command, options in (("fleet", []), ("baseline", cross)):
+            status, out, err = run_cli(app, [command, "--json", *options, *files])
             messages += [line for line in err.splitlines() if line.strip()]
             if status != 0:
                 result.update(failed=True, rc=status, stderr_lines=messages,

@@ -21,6 +21,12 @@ options:
     type: list
     elements: str
     required: true
+  cross_vendor:
+    description:
+      - Run C(cpucompat baseline --cross-vendor) (the vendor-neutral common ground). Without it a
+        mix of Intel and AMD hosts makes C(cpucompat baseline) exit 2, and the task fails saying so.
+    type: bool
+    default: false
 notes:
   - Supports check mode (it only reads).
   - The controller's Python (the one running Ansible) must be able to import cpucompat.
