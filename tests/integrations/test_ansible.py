@@ -254,6 +254,11 @@ def test_module_facts_summarise_the_fingerprint(rig):
     assert done.returncode == 0, done.stdout + done.stderr
     assert "fingerprint" not in quiet["local1"]
     assert quiet["local1"]["ansible_facts"] == hosts["local1"]["ansible_facts"]
+    not_a_folder = rig["folder"] / "not-a-folder"
+    not_a_folder.write_text("")
+    done, failed = adhoc(rig, "local1", "cpucompat.cpu.cpucompat_fingerprint", f"dest={not_a_folder}")
+    assert done.returncode != 0
+    assert failed["local1"]["msg"].startswith(f"dest: cannot write {not_a_folder}/local1.json: "), failed
 
 
 def unordered(value):

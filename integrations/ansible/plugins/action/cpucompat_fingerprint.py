@@ -262,6 +262,15 @@ class ActionModule(ActionBase):
             if differs(previous, document):
                 result["changed"] = True
                 if not self._task.check_mode:
-                    os.makedirs(os.path.dirname(path), exist_ok=True)
-                    write_text(path, json.dumps(document, indent=1, sort_keys=True) + "\n", force=True)
+                    self._write(path, document, write_text)
         return result
+
+    @staticmethod
+    def _write(path: str, document: dict, write_text) -> None:
+        from cpucompat.errors import CpuCompatError
+
+        try:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            write_text(path, json.dumps(document, indent=1, sort_keys=True) + "\n", force=True)
+        except (OSError, CpuCompatError) as error:
+            raise AnsibleActionFail(f"dest: cannot write {path}: {error}") from None
