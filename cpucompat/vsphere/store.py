@@ -14,7 +14,18 @@ import shutil
 from pathlib import Path
 
 from ..errors import InputError, UsageError
+from ..formats.vsphere import VERSION
 from . import records as rec
+
+#: The fields the vMotion check reads from a record, and their JSON types (each may be absent or null).
+_FIELDS = {
+    rec.HOST_FORMAT: {"datastores": dict, "networks": list, "networks_without_uplinks": list, "scsi_luns": list,
+                      "distributed_without_uplinks": dict, "vmotion_vnics": list, "feature_capability": dict,
+                      "cpu_feature": list},
+    rec.VM_FORMAT: {"devices": list, "datastores": list, "files": list, "cpu_affinity": list, "networks": list,
+                    "feature_requirement": dict, "memory_mb": int, "memory_reservation_mb": int},
+}
+_JSON = {dict: "object", list: "array", int: "integer"}
 
 
 def _safe(name: str) -> str:
@@ -64,12 +75,29 @@ def read_records(folder: str) -> tuple[list[dict], list[dict]]:
         except (OSError, ValueError) as error:
             raise InputError(str(path), f"not a vSphere record: {error}") from None
         kind = doc.get("format") if isinstance(doc, dict) else None
-        if kind == rec.HOST_FORMAT:
-            hosts.append(doc)
-        elif kind == rec.VM_FORMAT:
-            vms.append(doc)
-        else:
+        if kind not in _FIELDS:
             raise InputError(str(path), f"not a vSphere record (format {kind!r})")
+        _check(doc, str(path))
+        (hosts if kind == rec.HOST_FORMAT else vms).append(doc)
     if not hosts:
         raise InputError(folder, "no vSphere host records in this folder")
     return hosts, vms
+
+
+def _check(doc: dict, path: str) -> None:
+    """One error line for a record the vMotion check could not read (a hand-edited or truncated file)."""
+    if doc.get("version") != VERSION:
+        raise InputError(path, f"vSphere record version {doc.get('version')!r} is not supported (expected {VERSION})")
+    for key in ("name", "moid"):
+        if not isinstance(doc.get(key), str) or not doc[key]:
+            raise InputError(path, f"vSphere record without {key!r}: expected the file `vsphere collect -o` wrote")
+    for key, kind in _FIELDS[doc["format"]].items():
+        if doc.get(key) is not None and not isinstance(doc[key], kind):
+            raise InputError(path, f"vSphere record field {key!r} is not a JSON {_JSON[kind]}")
+    host_datastores = doc.get("datastores") if doc["format"] == rec.HOST_FORMAT else None
+    lists = {"devices": doc.get("devices"), "files": doc.get("files"), "datastores": (host_datastores or {}).values()}
+    for key, items in lists.items():
+        for item in items or []:
+            if not isinstance(item, dict) or (key == "devices" and not isinstance(item.get("kind"), str)):
+                raise InputError(path, f"vSphere record field {key!r}: expected JSON objects"
+                                 + (" each with a \"kind\"" if key == "devices" else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
 
@@ -128,3 +129,25 @@ def test_existing_output_kept_without_force(tmp_path):
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["hosts", "vms"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.")]
+
+
+@pytest.mark.parametrize("change, expect", [
+    ({"version": None}, "version None is not supported"),
+    ({"moid": None}, "without 'moid'"),
+    ({"datastores": []}, "field 'datastores' is not a JSON object"),
+    ({"datastores": {"ds": "full"}}, "field 'datastores': expected JSON objects"),
+    ({"vmotion_vnics": "vmk0"}, "field 'vmotion_vnics' is not a JSON array"),
+])
+def test_vmotion_check_on_a_damaged_records_folder(tmp_path, change, expect):
+    """A hand-edited host record in a `collect -o` folder: one error line naming the file, exit 2."""
+    out = tmp_path / "records"
+    result = runner.invoke(app, ["vsphere", "collect", "--from-save", str(reference("vsphere", "govc-sddc")), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    host = out / "hosts" / "10.2.32.4.json"
+    twin = {**json.loads(host.read_text()), "name": "twin", "moid": "host-2", **change}
+    (out / "hosts" / "twin.json").write_text(json.dumps(twin))
+    result = runner.invoke(app, ["vmotion", "check", "--records", str(out), "--json"])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "twin.json" in lines[0] and expect in lines[0], lines
+    assert result.stdout == ""
