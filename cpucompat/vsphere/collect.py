@@ -155,22 +155,3 @@ def _vim_type(wsdl: str):
     from pyVmomi import vim
 
     return vim.dvs.DistributedVirtualPortgroup if wsdl == "DistributedVirtualPortgroup" else getattr(vim, wsdl)
-
-
-def naive_retrieve(si) -> int:
-    """The slow way, for the benchmark only: every property of every object, one call each."""
-    from pyVmomi import vim
-
-    content = si.RetrieveContent()
-    count = 0
-    for t in (vim.HostSystem, vim.VirtualMachine):
-        view = content.viewManager.CreateContainerView(content.rootFolder, [t], True)
-        paths = PROPERTIES[t._wsdlName]
-        for obj in view.view:
-            for path in paths:
-                value = obj
-                for part in path.split("."):
-                    value = getattr(value, part, None) if value is not None else None
-            count += 1
-        view.Destroy()
-    return count
