@@ -32,6 +32,9 @@ KIND_LABELS = {"evc": "EVC mode", "qemu": "QEMU model", "psabi": "psABI level"}
 MASK_ALL_HOSTS = 6
 #: Features named in a sentence before "and N more".
 NAMED_FEATURES = 6
+#: What a mask command stands on where no input is the VM's CPU (a fleet, a named source):
+#: the fingerprint of the VM's current host, or a dump taken inside the guest.
+VM_INPUT = "VM.json"
 
 
 @dataclass(frozen=True)
@@ -141,9 +144,12 @@ def _named_offer(wanted: baselines.Baseline, target: Decoded, policy: Policy) ->
     offered = _highest(wanted.kind, [target], policy, wanted.vendor or target.vendor)
     if offered is None:
         return []
-    label = KIND_LABELS[wanted.kind]
+    label, named = KIND_LABELS[wanted.kind], {"evc": offered.key} if wanted.kind == "evc" else {"qemu_model": offered.key}
     return [Step(wanted.kind, f"{target.name} offers {label} {offered.key} at most: start the VM under "
-                              f"{offered.key} instead of {wanted.key}", hosts=(target.name,), baseline=offered.key)]
+                              f"{offered.key} instead of {wanted.key} ({VM_INPUT}: the fingerprint of its current "
+                              "host, or a dump taken inside it)", mask_command(VM_INPUT, **named,
+                              fmt="vmx-evc" if wanted.kind == "evc" else None),
+                 hosts=(target.name,), baseline=offered.key)]
 
 
 def _view(kind: str, hosts: Sequence[Decoded], policy: Policy) -> frozenset[str]:
@@ -185,7 +191,10 @@ def configure_steps(named: dict, hosts: Sequence[Decoded], options: Sequence[str
                           mask_command(first.path, qemu_model=key, options=options), baseline=key))
     if named.get("psabi"):
         key = named["psabi"].key
-        steps.append(Step("psabi", f"guests built for {key} or lower run on every host", baseline=key))
+        alone = not steps  # no EVC mode or QEMU model (another vendor's hosts): the level is the mask
+        steps.append(Step("psabi", f"guests built for {key} or lower run on every host" + (
+            f"; level a VM started on {first.name} to it" if alone else ""),
+            mask_command(first.path, qemu_model=key, options=options) if alone else None, baseline=key))
     if 1 < len(hosts) <= MASK_ALL_HOSTS and len({h.vendor for h in hosts}) == 1:  # no mask spans vendors
         steps.append(Step("mask", f"or keep every feature all hosts share, for a VM started on {first.name}",
                           mask_command(first.path, targets=[h.path for h in hosts[1:]], options=options)))
@@ -247,11 +256,14 @@ def evc_check_steps(check: EvcCheck, hosts: Sequence[Decoded], policy: Policy = 
         return [Step("split", f"{check.cluster_reason}: make one cluster per CPU vendor")]
     mode = check.cluster_mode if check.cluster else check.hosts[0].mode
     steps = []
+    per_vm = mask_command(hosts[0].path, evc=mode.key, fmt="vmx-evc") if mode else None
     if mode and check.cluster:
-        steps.append(Step("evc", f"vSphere: set the cluster's EVC mode to {mode.key}", baseline=mode.key))
+        steps.append(Step("evc", f"vSphere: set the cluster's EVC mode to {mode.key} (or per VM, with this mask)",
+                          per_vm, baseline=mode.key))
     elif mode:
         steps.append(Step("evc", f"{hosts[0].name} offers EVC modes up to {mode.key}: its cluster can run "
-                                 f"at {mode.key} or lower", hosts=(hosts[0].name,), baseline=mode.key))
+                                 f"at {mode.key} or lower (or per VM, with this mask)", per_vm,
+                          hosts=(hosts[0].name,), baseline=mode.key))
     for host, result in zip(hosts, check.hosts):
         steps += repairs(host, result.missing) + _virtual(host, result.mode)
     if check.cluster:

@@ -172,16 +172,16 @@ def baseline(
     Example: cpucompat baseline host-1.json host-2.json host-3.json"""
     from .advice import baseline_steps
     from .cluster import Policy, cluster_baseline
+    from .guests import validate, warn as guest_floors
     from .views.baseline import baseline_json, print_baseline
 
+    validate(guest or [])  # an unknown --guest is one error line, before the QEMU note
     selection = _use_qemu(qemu_version, accel, not as_json)
     policy = Policy(include_nonmigratable, cross_vendor, all_bits)
     result = cluster_baseline(_decode_all(inputs, kvm), policy)
     options = [flag for flag, on in (("--kvm", kvm), ("--all-bits", all_bits)) if on]
     document = baseline_json(result, names.value, baseline_steps(result, policy, options))
     document["qemu_version"], document["accel"] = selection.version, selection.accel
-    from .guests import warn as guest_floors
-
     document["guest_floors"] = guest_floors(result.features | Policy(all_bits=all_bits).never_blocking(),
                                             "this cluster's baseline", guest or [])
     emit_json(document) if as_json else print_baseline(document)
@@ -284,14 +284,14 @@ def evc_check(
     from .advice import evc_check_steps
     from .cluster import Policy
     from .evc import check_hosts
+    from .guests import validate, warn as guest_floors
+    from .knowledge.baselines import get as get_baseline
     from .views.evc import evc_check_document, print_evc_check
 
+    validate(guest or [])
     hosts, policy = _decode_all(inputs), Policy(all_bits=all_bits)
     check = check_hosts(hosts, policy)
     document = evc_check_document(check, evc_check_steps(check, hosts, policy))
-    from .guests import warn as guest_floors
-    from .knowledge.baselines import get as get_baseline
-
     mode = (document.get("cluster") or document["hosts"][0]).get("max_evc_mode")
     if mode:
         document["guest_floors"] = guest_floors(get_baseline(mode).features, mode, guest or [])
@@ -356,18 +356,21 @@ def mask(
     Example: cpucompat mask vm-host.json --target host-2.json --target host-3.json --format libvirt"""
     from .output import refuse_existing, write_text
     from .cluster import Policy
+    from .guests import validate, warn as guest_floors
     from .masks import MaskOptions, plan_for_baseline, plan_for_hosts, render
 
     if sum(x is not None and x != [] for x in (target, evc, qemu_model)) != 1:
         raise UsageError("give exactly one of --target (repeatable), --evc or --qemu-model")
+    validate(guest or [])
     refuse_existing(output, force)  # before any work: an existing file, a FIFO
     if fmt is MaskFormat.vmx_evc:  # per-VM EVC: the whole featureMask of a mode (cpucompat/vsphere/evc_vmx.py)
         from .vsphere.evc_vmx import mode_for, render as render_evc
-
         if qemu_model:
             raise UsageError("--format vmx-evc takes --evc MODE or --target HOSTS (the highest mode all offer)")
         vm = _decode_all([vm_input], kvm)[0]
-        write_text(output, render_evc(mode_for(evc, None if evc else _decode_all(target, kvm)), vm.name), force=force)
+        text = render_evc(mode := mode_for(evc, None if evc else _decode_all(target, kvm)), vm.name)
+        guest_floors(vm.features & mode.features, f"this mask (EVC mode {mode.key})", guest or [], before=vm.features)
+        write_text(output, text, force=force)
         return
     _use_qemu(qemu_version, accel, bool(qemu_model or qemu_version))
     vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
@@ -381,8 +384,6 @@ def mask(
         from .views.console import group_summary
 
         print(f"note: the mask hides {', '.join(group_summary(plan.hidden, ''))}", file=sys.stderr)
-    from .guests import warn as guest_floors
-
     guest_floors(plan.vm_features - set(plan.hidden), f"this mask ({plan.target_label})", guest or [],
                  before=plan.vm_features)  # by default only the floors the mask takes away
     write_text(output, text, force=force)

@@ -58,10 +58,9 @@ def fleet_analyse(
     from .views.fleet import ingest_progress
 
     share = parse_share(min_hosts)  # usage errors before a long ingest
-    from .guests import get as guest_floor
+    from .guests import validate
 
-    for name in guest or []:
-        guest_floor(name)
+    validate(guest or [])
     if output:
         check_output(output, force)
     with ingest_progress() as progress:

@@ -59,6 +59,12 @@ def get(name: str) -> Floor:
     raise UsageError(f"--guest {name!r}: no such guest OS; known: {', '.join(f.key for f in floors())}")
 
 
+def validate(guests: Sequence[str]) -> None:
+    """Every ``--guest`` named is known: a UsageError before any work or note (``get``'s)."""
+    for name in guests:
+        get(name)
+
+
 @dataclass(frozen=True)
 class Shortfall:
     floor: Floor

@@ -81,8 +81,24 @@ def test_mask_warns_when_the_masked_cpu_is_below_a_floor():
     assert "Windows 10" not in lost.stderr
 
 
-@pytest.mark.parametrize("command", [["baseline"], ["evc", "check"]])
+def test_a_per_vm_evc_mask_warns_too():
+    result = runner.invoke(app, ["mask", str(reference(*HASWELL)), "--evc", "intel-merom", "--format", "vmx-evc",
+                                 "--guest", "windows-11-24h2"])
+    assert result.exit_code == 0, result.output
+    assert ("warning: a Windows 11 24H2 guest will not boot under this mask (EVC mode intel-merom): it needs "
+            "popcnt, sse4_2") in result.stderr
+
+
+SLEDGEHAMMER = ("dumps", "instlatx64", "AuthenticAMD0000F5A_K8_Sledgehammer_CPUID.txt")  # no EVC mode at all
+
+
+@pytest.mark.parametrize("command", [["baseline", CASCADE_LAKE], ["evc", "check", CASCADE_LAKE],
+                                     ["evc", "check", SLEDGEHAMMER], ["fleet", CASCADE_LAKE],
+                                     ["mask", CASCADE_LAKE, "--evc", "intel-merom"],
+                                     ["mask", CASCADE_LAKE, "--evc", "intel-merom", "--format", "vmx-evc"]])
 def test_unknown_guest_is_a_usage_error(command):
-    result = runner.invoke(app, [*command, str(reference(*CASCADE_LAKE)), "--guest", "beos-5"])
-    assert result.exit_code == 2
-    assert "no such guest OS" in result.stderr
+    """One error line, before any note (the QEMU table, what a mask hides) and any output."""
+    argv = [str(reference(*a)) if isinstance(a, tuple) else a for a in command]
+    result = runner.invoke(app, [*argv, "--guest", "beos-5"])
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: --guest 'beos-5': no such guest OS") and result.stderr.count("\n") == 1

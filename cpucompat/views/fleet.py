@@ -186,8 +186,8 @@ def print_what_ifs(document: dict) -> None:
             say(f"  ... {len(left_out) - SHOWN:,} more hosts left out (--json lists them all)")
     if "without" in document:
         result = document["without"]
-        gained = len(result["features_gained"])
-        section(f"Without {result['hosts_removed']:,} hosts the baseline gains {gained} feature{'s' * (gained != 1)}:")
+        gained, removed = len(result["features_gained"]), result["hosts_removed"]
+        section(f"Without {removed:,} host{'s' * (removed != 1)} the baseline gains {gained} feature{'s' * (gained != 1)}:")
         words(result["features_gained"])
         say("  hosts left out:")
         items(result["hosts"], "    ")

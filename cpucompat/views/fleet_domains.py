@@ -7,7 +7,7 @@ from rich.text import Text
 
 from .console import items, next_steps, say, styled
 from .fleet import lacks, print_baseline, print_classes, print_coverage, print_summary, print_what_ifs
-from .fleet_vendors import VM_INPUT
+from ..advice import VM_INPUT
 from .lines import folded, folded_table, one_per_line, say_wrapped, section
 
 SHOWN = 10

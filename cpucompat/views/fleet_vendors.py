@@ -10,7 +10,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from ..advice import Step, feature_list, mask_command
+from ..advice import VM_INPUT, Step, feature_list, mask_command
 from ..cluster import Policy
 from ..errors import UsageError
 from ..guests import warn as guest_floors
@@ -58,10 +58,6 @@ def _name_classes(document: dict, report, raw: dom.RawClasses, raw_names: list[s
     the name of what its other hosts offer."""
     for item, i in zip(document["classes"][:NAMED_CLASSES], _dominant(report, raw)):
         item["name"] = raw_names[int(i)]
-
-
-#: Stands for the VM's CPU in the ``cpucompat mask`` commands of the next steps.
-VM_INPUT = "VM.json"
 
 
 def bios_fixes(cost: dict) -> list[tuple[str | None, int, list[str]]]:
@@ -167,10 +163,12 @@ def fleet_document(fleet: Fleet, policy: Policy, share: Fraction | None = None, 
     everywhere = set(left_out) - set(np.concatenate([p.hosts[p.hosts.isin(list(left_out))].to_numpy() for _, p in parts]))
     if everywhere:
         raise UsageError(f"--without: no such host in the fleet: {', '.join(sorted(everywhere)[:10])}")
-    documents = []
+    documents, notes = [], [f"{len(parts)} CPU vendors: one analysis per vendor (no VM moves live between vendors; "
+                            "--cross-vendor gives the vendor-neutral common ground)"]
     for vendor, part in parts:
         mine = [h for h in left_out if part.hosts.isin([h]).any()]
+        if mine and part.hosts.isin(mine).all():  # a what-if without any of them says nothing
+            notes.append(f"--without names every {vendor} host: no what-if for {vendor}")
+            mine = []
         documents.append(_one(part, policy, share, mine, vocabulary, skipped, guests, k, command))
-    return {"hosts": len(fleet), "vendors": documents,
-            "notes": [f"{len(parts)} CPU vendors: one analysis per vendor (no VM moves live between vendors; "
-                      "--cross-vendor gives the vendor-neutral common ground)"]}
+    return {"hosts": len(fleet), "vendors": documents, "notes": notes}

@@ -73,3 +73,12 @@ def test_small_synthetic_fleet(tmp_path: Path):
 @pytest.mark.parametrize("command", [("fleet", "analyse"), ("fleet", "synth")])
 def test_help_has_an_example(command):
     assert "Example: cpucompat fleet" in cli_text(*command, "--help", expect=0)
+
+
+def test_without_every_host_of_one_vendor_is_no_error():
+    """Mixed vendors are never an error: --without naming every host of one vendor leaves that
+    vendor's report without a what-if (a note says so), the other vendor's has its own."""
+    amd = ",".join(name for name in MIXED if name.startswith("AuthenticAMD"))
+    text = _fleet(*MIXED, "--without", f"{amd},{INTEL_SERVERS[2]}", cwd=reference(*DUMPS))
+    assert "note: --without names every AuthenticAMD host: no what-if for AuthenticAMD\n" in text
+    assert f"Without 1 host the baseline gains 1 feature:\n  mpx\n  hosts left out:\n    {INTEL_SERVERS[2]}\n" in text

@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import shlex
 import subprocess
 import sys
 
@@ -222,9 +223,35 @@ def test_next_step_for_a_named_source_and_across_vendors():
     named = json.loads(cli_text("compare", "--json", "--evc", "intel-icelake", HASWELL, expect=1, cwd=dumps()))
     step, = named["targets"][0]["next_steps"]
     assert (step["action"], step["baseline"]) == ("evc", "intel-haswell")
+    assert step["command"] == "cpucompat mask VM.json --evc intel-haswell --format vmx-evc"
+    model = json.loads(cli_text("compare", "--json", "--qemu-model", "Icelake-Server-v4", HASWELL, "--qemu-version",
+                                "7.2", expect=1, cwd=dumps()))
+    step, = model["targets"][0]["next_steps"]
+    assert step["command"] == "cpucompat mask VM.json --qemu-model Haswell-v4"
     milan = "AuthenticAMD0A00F11_K19_Milan_CPUID1.txt"
     across = json.loads(cli_text("compare", "--json", HASWELL, milan, expect=1, cwd=dumps()))
     assert [s["action"] for s in across["targets"][0]["next_steps"]] == ["cold-migrate"]
+
+
+def _runs(command: str, cwd) -> None:
+    """A printed ``cpucompat ...`` command runs as printed (exit 0)."""
+    argv = shlex.split(command)
+    assert argv[0] == "cpucompat"
+    done = subprocess.run([sys.executable, "-m", "cpucompat", *argv[1:]], capture_output=True, text=True, cwd=cwd)
+    assert done.returncode == 0 and done.stdout, (command, done.stderr)
+
+
+def test_cross_vendor_baseline_and_evc_check_print_a_mask_command():
+    milan = "AuthenticAMD0A00F11_K19_Milan_CPUID1.txt"
+    base = json.loads(cli_text("baseline", "--json", "--cross-vendor", HASWELL, milan, expect=0, cwd=dumps()))
+    psabi, = [s for s in base["next_steps"] if s["action"] == "psabi"]
+    assert psabi["command"] == f"cpucompat mask {HASWELL} --qemu-model {psabi['baseline']}"
+    _runs(psabi["command"], dumps())
+    for hosts in ([SKYLAKE_2017], [SKYLAKE_2017, HASWELL]):
+        check = json.loads(cli_text("evc", "check", "--json", *hosts, expect=0, cwd=dumps()))
+        evc, = [s for s in check["next_steps"] if s["action"] == "evc"]
+        assert evc["command"] == f"cpucompat mask {SKYLAKE_2017} --evc intel-nehalem --format vmx-evc"
+    _runs(evc["command"], dumps())
 
 
 def test_a_virtual_cpu_is_sent_to_its_physical_host():
