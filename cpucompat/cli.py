@@ -176,9 +176,9 @@ def baseline(
     from .views.baseline import baseline_json, print_baseline
 
     validate(guest or [])  # an unknown --guest is one error line, before the QEMU note
-    selection = _use_qemu(qemu_version, accel, not as_json)
+    hosts, selection = _decode_all(inputs, kvm), _use_qemu(qemu_version, accel, not as_json)  # bad input: no note
     policy = Policy(include_nonmigratable, cross_vendor, all_bits)
-    result = cluster_baseline(_decode_all(inputs, kvm), policy)
+    result = cluster_baseline(hosts, policy)
     options = [flag for flag, on in (("--kvm", kvm), ("--all-bits", all_bits)) if on]
     document = baseline_json(result, names.value, baseline_steps(result, policy, options))
     document["qemu_version"], document["accel"] = selection.version, selection.accel

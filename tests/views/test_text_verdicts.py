@@ -272,3 +272,11 @@ def test_json_lists_do_not_depend_on_string_hashing():
             assert done.returncode in (0, 1), done.stderr
             outputs.add((args[0], done.stdout))
     assert len(outputs) == 2, "the same inputs gave different JSON under different hash seeds"
+
+
+def test_an_unreadable_input_is_one_error_line(tmp_path):
+    """No note (the QEMU table) before the error: bad input is one line, exit 2."""
+    done = subprocess.run([sys.executable, "-m", "cpucompat", "baseline", "missing.json", HASWELL, "--qemu-version", "7.2"],
+                          capture_output=True, text=True, cwd=dumps())
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "error: missing.json: cannot read: No such file or directory\n"
