@@ -127,12 +127,12 @@ GUEST_OPTION = typer.Option("--guest", metavar="OS", help="Check that this guest
                                             "data/guest-os-floors.csv the result falls below).")
 
 
-def _decode_all(inputs: list[str], kvm: bool = False):
-    """Decode every input; each input's warnings (degraded input, per-CPU differences) go to stderr."""
+def _decode_all(inputs: list[str], kvm: bool = False, vm_first: bool = False):
+    """Decode every input (hosts only, but for a VM first where ``vm_first``); warnings go to stderr."""
     from .decode import decode as decode_dump, kvm_view
-    from .formats.reader import read_dump
+    from .formats.reader import read_dump, read_host
 
-    dumps = [read_dump(path) for path in inputs]
+    dumps = [(read_dump if vm_first and i == 0 else read_host)(path) for i, path in enumerate(inputs)]
     hosts = [decode_dump(kvm_view(d) if kvm else d) for d in dumps]
     _name_uniquely(hosts)
     for host in hosts:
@@ -217,7 +217,7 @@ def compare(
     if not paths or (named_source is None and len(paths) < 2):
         raise UsageError("give SOURCE and at least one TARGET, or --evc/--qemu-model and a TARGET")
     selection = _use_qemu(qemu_version, accel, not as_json and bool(qemu_model or qemu_version))
-    hosts = _decode_all(paths, kvm)
+    hosts = _decode_all(paths, kvm, vm_first=named_source is None)
     policy = Policy(all_bits=all_bits)
     vm = None if named_source else hosts.pop(0)
     origin = source_from_baseline(named_source, policy) if named_source else source_from_host(vm, policy)
@@ -367,13 +367,13 @@ def mask(
         from .vsphere.evc_vmx import mode_for, render as render_evc
         if qemu_model:
             raise UsageError("--format vmx-evc takes --evc MODE or --target HOSTS (the highest mode all offer)")
-        vm = _decode_all([vm_input], kvm)[0]
+        vm = _decode_all([vm_input], kvm, vm_first=True)[0]
         text = render_evc(mode := mode_for(evc, None if evc else _decode_all(target, kvm)), vm.name)
         guest_floors(vm.features & mode.features, f"this mask (EVC mode {mode.key})", guest or [], before=vm.features)
         write_text(output, text, force=force)
         return
     _use_qemu(qemu_version, accel, bool(qemu_model or qemu_version))
-    vm, *targets = _decode_all([vm_input, *(target or [])], kvm)
+    vm, *targets = _decode_all([vm_input, *(target or [])], kvm, vm_first=True)
     policy = Policy(all_bits=all_bits)
     plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)
     fmt = fmt or (MaskFormat.featmask if any(h.format.startswith("vsphere-") for h in (vm, *targets)) else MaskFormat.qemu)

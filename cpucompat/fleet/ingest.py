@@ -30,6 +30,7 @@ from .model import Fleet, concat, from_records, host_scalars
 from .tables import CSV_HEADER, MissingParquet, kind_of, read_table
 from ..formats.reader import check_size, open_regular, parse_bytes
 from ..formats import fingerprint
+from ..formats.vsphere import require_host
 
 Progress = Callable[[int, int], None]
 #: Report progress every this many files.
@@ -83,7 +84,7 @@ class HostReader:
         hit = self.cache.get(key) if key else None
         if hit is not None:
             return (Dump(path, fingerprint.NAME, host=document.get("host") or {}).name, *hit)
-        host = decode(parse_bytes(data, path))
+        host = decode(require_host(parse_bytes(data, path)))
         record = (pack(host.features), host_scalars(host))
         if key:
             self.cache[key] = record

@@ -79,6 +79,11 @@ def read_dump(path: str | os.PathLike[str]) -> Dump:
     return parse_bytes(data, name)
 
 
+def read_host(path: str | os.PathLike[str]) -> Dump:
+    """``read_dump`` for an input that stands for a host's CPU (a vSphere VM record is refused)."""
+    return vsphere.require_host(read_dump(path))
+
+
 def parse_bytes(data: bytes, path: str) -> Dump:
     """Parse a dump already read whole (UTF-8, or UTF-16 with a BOM)."""
     return parse_text(_decode(data, path), path)

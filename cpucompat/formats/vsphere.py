@@ -51,6 +51,14 @@ def record_dump(doc: dict, path: str) -> Dump:
         raise InputError(path, f"vSphere record of the wrong shape: {error}") from None
 
 
+def require_host(dump: Dump) -> Dump:
+    """``dump`` where it must stand for a host's CPU: a VM record (what a VM requires) is refused."""
+    if dump.format == VM_DUMP_FORMAT:
+        raise InputError(dump.path, "a vSphere VM record is what a VM requires, not a host's CPU: give it as "
+                         "compare's SOURCE or mask's VM_INPUT, and host records (vsphere collect's hosts/) here")
+    return dump
+
+
 def _register(text: str) -> int:
     """A HostCpuIdInfo register string (bit 31 first, ``:`` every four bits) as an int: only
     ``1`` is a set bit (masks use other characters for "keep", "host's value" ...)."""

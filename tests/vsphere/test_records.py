@@ -135,3 +135,23 @@ def test_paged_retrieval_is_the_same(sddc_vcsim):
     assert len(whole.objects) == len(paged.objects) > 30
     assert sorted((o.ref, json.dumps(o.props, sort_keys=True)) for o in whole.objects) == \
         sorted((o.ref, json.dumps(o.props, sort_keys=True)) for o in paged.objects)
+
+
+def test_a_vm_record_is_never_taken_for_a_host(saved_records):
+    """A VM record is what the VM requires, not a CPU: as a host (baseline, evc check, compare's
+    TARGET, mask --target, fleet) it is one error line, exit 2; in a folder fleet skips it, so
+    `fleet DIR` on what `vsphere collect -o DIR` wrote sees the one real host (intel-broadwell)."""
+    host, vm = str(saved_records / "hosts" / f"{HOST}.json"), str(saved_records / "vms" / "vcenter.json")
+    for args in (["baseline", host, vm], ["evc", "check", vm], ["compare", host, vm], ["fleet", vm],
+                 ["mask", vm, "--target", vm], ["mask", host, "--format", "vmx-evc", "--target", vm]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {vm}: a vSphere VM record is what a VM requires"), lines
+    result = runner.invoke(app, ["compare", vm, host, "--json"])  # as SOURCE it is the point
+    assert result.exit_code == 0 and json.loads(result.stdout)["targets"][0]["verdict"] == "compatible"
+    result = runner.invoke(app, ["fleet", str(saved_records), "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["hosts"] == 1 and "intel-broadwell" in json.dumps(document)
+    assert result.stderr.count("a vSphere VM record is what a VM requires") == len(VMS)
