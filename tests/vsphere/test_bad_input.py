@@ -151,3 +151,36 @@ def test_vmotion_check_on_a_damaged_records_folder(tmp_path, change, expect):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "twin.json" in lines[0] and expect in lines[0], lines
     assert result.stdout == ""
+
+
+def test_password_from_the_prompt(make_vcsim, tmp_path):
+    """On a terminal, without the variable or a file, the password is asked for (not echoed), and
+    the collection runs; the prompt names user and server."""
+    import os
+    import pty
+    import sys
+    import time
+
+    sim = make_vcsim()
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if k != "CPUCOMPAT_VSPHERE_PASSWORD"}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its terminal is the pty
+        os.execve(sys.executable, [sys.executable, "-m", "cpucompat", "vsphere", "collect", "--server", sim.server,
+                                   "--user", "user", "-o", str(out)], env)
+    seen, deadline = b"", time.monotonic() + 120
+    while b"password for user@127.0.0.1" not in seen and time.monotonic() < deadline:
+        seen += os.read(fd, 1024)
+    os.write(fd, b"pass\n")
+    try:
+        while time.monotonic() < deadline:
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                break
+            seen += chunk
+    except OSError:  # EIO: the child closed the terminal
+        pass
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, seen
+    assert b"pass\r\n" not in seen.split(b"password for", 1)[1]  # not echoed
+    assert list((out / "hosts").glob("*.json"))
