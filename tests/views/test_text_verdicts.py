@@ -280,3 +280,12 @@ def test_an_unreadable_input_is_one_error_line(tmp_path):
                           capture_output=True, text=True, cwd=dumps())
     assert done.returncode == 2 and done.stdout == ""
     assert done.stderr == "error: missing.json: cannot read: No such file or directory\n"
+
+
+def test_mask_text_is_pinned():
+    """The mask itself (QEMU's -cpu with the comment naming what is hidden and which host lacks
+    it) and a per-VM EVC featureMask: the text the admin pastes."""
+    text = cli_text("mask", SPR, "--target", HASWELL, "--format", "qemu", "--qemu-version", "7.2", expect=0, cwd=dumps())
+    text += cli_text("mask", SPR, "--evc", "intel-haswell", "--format", "vmx-evc", expect=0, cwd=dumps())
+    assert_snapshot("mask-spr-haswell", text)
+    assert f"# hide avx512f: lacking on {HASWELL}\n" in text and "featMask.vm.cpuid.AVX2 = " in text
