@@ -43,7 +43,8 @@ def print_decoded(document: dict) -> None:
     console.say(f"features ({len(document['canonical_features'])}, {document['names']} names):")
     console.feature_groups(document["canonical_features"], document["names"], indent=2)
     if document.get("per_cpu"):
-        console.say(f"per CPU ({document['names']} names):")
+        named = "" if document["names"] == "canonical" else f" (counting the features with a {document['names']} name)"
+        console.say(f"per CPU{named}:")
     for cpu in document.get("per_cpu", []):
         console.say(f"  cpu {cpu['cpu']}: family {cpu['family']} model {cpu['model']} stepping {cpu['stepping']}, "
                     f"{counted(len(cpu['features']), 'feature')}, core type {cpu['fields'].get('core_type') or '-'}")

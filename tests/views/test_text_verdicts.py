@@ -123,6 +123,18 @@ def test_decode_inferred_field_is_text_not_a_dict():
     assert "{" not in text
 
 
+def test_decode_per_cpu_text():
+    """Alder Lake's P- and E-cores one line each; the per-CPU counts say what they count (the
+    headline counts every feature, the lines those the vocabulary names)."""
+    text = cli_text("decode", "GenuineIntel0090672_AlderLake_01_LC_BC_CPUID.txt", "--per-cpu", expect=0, cwd=dumps())
+    assert "\nper CPU (counting the features with a linux name):\n  cpu 0: family 6 model 151 stepping 2, " in text
+    assert ", core type Intel Atom (E-core)\n" in text and ", core type Intel Core (P-core)\n" in text
+    assert not re.search(r"[{}\[\]]|\bNone\b|\bTrue\b|\bFalse\b", text)
+    canonical = cli_text("decode", "GenuineIntel0090672_AlderLake_01_LC_BC_CPUID.txt", "--per-cpu", "--names",
+                         "canonical", expect=0, cwd=dumps())
+    assert "\nper CPU:\n" in canonical
+
+
 def test_mask_notes_what_it_hides():
     done = subprocess.run([sys.executable, "-m", "cpucompat", "mask", SPR, "--target", HASWELL], cwd=dumps(),
                           capture_output=True, text=True, timeout=120)
