@@ -155,3 +155,25 @@ def test_a_vm_record_is_never_taken_for_a_host(saved_records):
     document = json.loads(result.stdout)
     assert document["hosts"] == 1 and "intel-broadwell" in json.dumps(document)
     assert result.stderr.count("a vSphere VM record is what a VM requires") == len(VMS)
+
+
+def test_evc_check_compare_and_fleet_mix_it_with_a_linux_host(saved_records):
+    """The VMC host beside a real Haswell-EP dump (InstLatx64): evc check gives each its own mode
+    and the pair intel-haswell; fleet reads both as one Intel fleet at intel-haswell; compare judges
+    a real VM's requirements against the Linux host (the NSX Edge needs Broadwell's ADX/RDSEED/SMAP)."""
+    host = str(saved_records / "hosts" / f"{HOST}.json")
+    haswell = str(reference("dumps", "instlatx64", "GenuineIntel00306F2_HaswellEP_00_CPUID.txt"))
+    result = runner.invoke(app, ["evc", "check", host, haswell, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert [h["max_evc_mode"] for h in document["hosts"]] == ["intel-broadwell", "intel-haswell"]
+    assert document["cluster"]["max_evc_mode"] == "intel-haswell"
+    result = runner.invoke(app, ["fleet", host, haswell, "--json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.stdout)
+    assert document["hosts"] == 2 and document["vendor"] == "GenuineIntel" and "intel-haswell" in json.dumps(document["evc_mode"])
+    edge = str(saved_records / "vms" / "NSX-Edge-0.json")
+    result = runner.invoke(app, ["compare", edge, haswell, "--json"])
+    assert result.exit_code == 1, result.output
+    missing = {m["name"] for m in json.loads(result.stdout)["targets"][0]["missing"]}
+    assert {"adx", "rdseed", "smap"} <= missing and "avx2" not in missing
