@@ -306,8 +306,7 @@ def diff_command(
     names: Annotated[Vocabulary, NAMES_OPTION] = Vocabulary.linux,
     as_json: Annotated[bool, JSON_OPTION] = False,
 ) -> None:
-    """What changed in one host's CPU (features, scalars, BIOS findings, microcode, kernel) and the
-    named baselines it no longer meets. Exit 0 same, 1 changed.
+    """What changed in one host's CPU (features, scalars, BIOS findings, microcode, kernel) and the named baselines it no longer meets. Exit 0 same, 1 changed.
 
     Example: cpucompat diff host-2024-01.json host-2024-06.json"""
     from .diff import diff_paths, history

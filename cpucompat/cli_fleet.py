@@ -47,8 +47,9 @@ def fleet_analyse(
     domains: Annotated[int | None, typer.Option("--domains", min=1, help="Propose how to split the fleet into at most "
                                                 "this many migration domains, one baseline each.")] = None,
 ) -> None:
-    """Baseline, compatibility classes and feature coverage of a fleet (per CPU vendor), the hosts
-    that cost the EVC mode, migration domains and what-ifs.
+    """Baseline, compatibility classes and feature coverage of a fleet (per CPU vendor).
+
+    Then the hosts that cost the EVC mode and what to change in their BIOS, migration domains and what-ifs.
 
     Example: cpucompat fleet hosts/ --domains 2"""
     from .cluster import Policy

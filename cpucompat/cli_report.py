@@ -29,9 +29,10 @@ def report(
     include_nonmigratable: Annotated[bool, typer.Option("--include-nonmigratable", help="Keep invtsc and other non-migratable features.")] = False,
     all_bits: Annotated[bool, ALL_BITS_OPTION] = False,
 ) -> None:
-    """One HTML page for a fleet or cluster: summary, heat map, classes, EVC / QEMU / psABI ladder,
-    weakest links, BIOS findings, guest-OS floors and migration domains (per CPU vendor); the
-    numbers are cpucompat fleet --json's for the same inputs.
+    """One self-contained HTML page for a fleet or cluster; its numbers are cpucompat fleet --json's.
+
+    Summary, heat map, classes, EVC / QEMU / psABI ladder, weakest links, BIOS findings, guest-OS
+    floors and migration domains (per CPU vendor).
 
     Example: cpucompat report hosts/ -o report.html"""
     from .cluster import Policy

@@ -91,8 +91,7 @@ def vmotion_check(
                                                              "HTML page, one map per VM) to this file.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing --html file.")] = False,
 ) -> None:
-    """Can each VM move to each target host with vMotion? Every blocker with what to change.
-    Exit 0 all can move, 1 some cannot, 2 bad input.
+    """Can each VM move to each target host with vMotion? Every blocker with what to change. Exit 0 all can move, 1 some cannot, 2 bad input.
 
     Example: cpucompat vmotion check web-01 --to esx-02 --records inventory/ --html vmotion.html"""
     from ..views.vmotion import print_moves, vmotion_document
@@ -132,9 +131,10 @@ def apply_evc(
     ca_file: Annotated[str | None, CA_FILE] = None,
     yes: Annotated[bool, typer.Option("--yes", help="Apply it; without --yes only the change is printed.")] = False,
 ) -> None:
-    """Per-VM EVC through vCenter: prints the change; applies it only with --yes. ApplyEvcModeVM_Task
-    (vSphere API 6.7, hardware version 14+), or the legacy cpuFeatureMask of a ReconfigVM_Task for
-    hardware version 8 and older; refuses powered-on VMs and hardware versions 9 to 13.
+    """Per-VM EVC through vCenter: prints the change; applies it only with --yes.
+
+    ApplyEvcModeVM_Task (vSphere API 6.7, hardware version 14+), or the legacy cpuFeatureMask of a
+    ReconfigVM_Task for hardware version 8 and older; refuses powered-on VMs and hardware versions 9 to 13.
 
     Example: cpucompat vsphere apply-evc web-01 intel-broadwell --server vcenter.example.com --yes"""
     from . import evc_legacy, evc_vmx

@@ -215,6 +215,21 @@ def test_every_command_help_has_an_example_and_no_type_placeholder():
     assert not without_example, f"--help without an example: {without_example}"
 
 
+def test_command_list_has_one_summary_per_command():
+    """In ``cpucompat --help`` each command's summary wraps at the terminal, not at a line break
+    of its docstring (a forced break left a half-empty line)."""
+    groups = [p for p in _commands(typer.main.get_command(app), groups=True) if len(p) < 2]
+    for path in groups:
+        listed = _help(path).partition("─ Commands ")[2]
+        rows = [line for line in listed.splitlines() if line.startswith("│")]
+        texts = [line.strip("│ ") for line in rows]
+        assert all(len(t) > 0 for t in texts)
+        # a summary continues on the next row only when the row was full (wide terminal: 200 columns)
+        for row, after in zip(rows, rows[1:]):
+            if after.startswith("│" + " " * 6) and after.strip("│ "):
+                assert len(row.rstrip("│ ")) > 150, (path, row)
+
+
 # --- next steps in --json ---------------------------------------------------------------
 
 def test_next_steps_in_json(no_nx):
