@@ -68,8 +68,20 @@ def retrieve(si, properties: dict[str, list[str]] = PROPERTIES, page: int = PAGE
     The requests are pyVmomi's own (``SerializeRequest``, on its session); the answers, which
     are ``ObjectContent`` XML exactly as ``govc object.save`` writes it, are parsed with
     ElementTree (``saved.plain``) rather than pyVmomi's pure-Python deserializer, which takes
-    most of the time of a large retrieval.
+    most of the time of a large retrieval. A vCenter that drops the connection or stops
+    answering (the session's socket timeout) midway is a ``VSphereError``, not a traceback.
     """
+    import http.client
+
+    from .connect import VSphereError
+
+    try:
+        return _retrieve(si, properties, page)
+    except (OSError, http.client.HTTPException) as error:  # reset, timed out, a cut-off answer
+        raise VSphereError(f"vCenter stopped answering during the retrieval: {error or type(error).__name__}") from None
+
+
+def _retrieve(si, properties: dict[str, list[str]], page: int) -> Inventory:
     from pyVmomi import vim, vmodl
 
     content = si.RetrieveContent()

@@ -25,6 +25,8 @@ from ..errors import CpuCompatError
 PASSWORD_ENV = "CPUCOMPAT_VSPHERE_PASSWORD"
 USER_ENV = "CPUCOMPAT_VSPHERE_USER"
 TIMEOUT = 30
+#: Seconds a socket may wait for vCenter during a retrieval (a 500-object page takes seconds).
+READ_TIMEOUT = 120
 
 
 class VSphereError(CpuCompatError):
@@ -146,7 +148,10 @@ def session(server: str, user: str | None, password_file: str | None, insecure: 
     if not user:
         raise VSphereError(f"no user name for {target.host}: give --user or set {USER_ENV}")
     si = connect(target, user, read_password(password_file, user, target), insecure, ca_file)
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(READ_TIMEOUT)  # a vCenter that stops answering mid-retrieval is an error, not a hang
     try:
         yield target, si
     finally:
+        socket.setdefaulttimeout(previous)
         disconnect(si)

@@ -184,3 +184,17 @@ def test_password_from_the_prompt(make_vcsim, tmp_path):
     assert os.waitstatus_to_exitcode(status) == 0, seen
     assert b"pass\r\n" not in seen.split(b"password for", 1)[1]  # not echoed
     assert list((out / "hosts").glob("*.json"))
+
+
+def test_vcenter_gone_during_the_retrieval_is_one_error(make_vcsim, env):
+    """A vCenter that drops the connection after login (killed, reset, a cut-off answer) gives a
+    VSphereError naming the call, which the CLI prints as one line, not a traceback."""
+    from cpucompat.vsphere.collect import retrieve
+    from cpucompat.vsphere.connect import VSphereError, session
+
+    sim = make_vcsim()
+    with session(sim.server, None, None, False, None) as (_, si):
+        sim.process.kill()
+        sim.process.wait()
+        with pytest.raises(VSphereError, match="vCenter stopped answering during the retrieval"):
+            retrieve(si)
