@@ -67,7 +67,7 @@ def collect(
         from .store import write_records
 
         write_records(hosts, vms, output, force)
-        print(f"{len(hosts)} hosts, {len(vms)} VMs written to {output}", file=sys.stderr)
+        print(f"{len(hosts)} host{'s' * (len(hosts) != 1)}, {len(vms)} VM{'s' * (len(vms) != 1)} written to {output}", file=sys.stderr)
     else:
         sys.stdout.write(json.dumps({"hosts": hosts, "vms": vms}, indent=1) + "\n")
 
