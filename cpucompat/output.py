@@ -74,6 +74,11 @@ def replace_atomically(path: str | os.PathLike, write: Callable[[str], None], fo
     installed = _install_handlers()
     try:
         _write_into_place(target, write, force)
+    except OSError as error:
+        if TEMP_MARK not in str(error.filename or ""):
+            raise
+        # the user named the target, not our temporary file beside it (a missing folder, no permission)
+        raise CpuCompatError(f"{target}: cannot write: {error.strerror or error}") from None
     finally:
         _restore_handlers(installed)
 

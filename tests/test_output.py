@@ -143,3 +143,11 @@ def test_stdout_on_a_full_disk_is_one_error_line():
         assert "Traceback" not in result.stderr and "Exception ignored" not in result.stderr
         assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
             "error: No space left on device"], args
+
+
+def test_a_missing_folder_names_the_target_not_the_temporary_file(tmp_path):
+    target = tmp_path / "no-such-folder" / "mask.txt"
+    with pytest.raises(CpuCompatError) as caught:
+        output.write_text(target, "x\n")
+    assert str(caught.value) == f"{target}: cannot write: No such file or directory"
+    assert output.TEMP_MARK not in str(caught.value)
