@@ -98,9 +98,7 @@ def collect(
     run(output=output, cpus=cpus, force=force, check=check, load_msr=load_msr, nfd=nfd, prometheus=prometheus)
 
 
-class Accel(str, Enum):
-    kvm = "kvm"
-    tcg = "tcg"
+Accel = Enum("Accel", {"kvm": "kvm", "tcg": "tcg"}, type=str)
 
 
 QEMU_VERSION_OPTION = typer.Option("--qemu-version", metavar="VERSION", help="QEMU release whose models to use, e.g. 7.2 "
@@ -216,8 +214,8 @@ def compare(
     named_source = evc or qemu_model
     if not paths or (named_source is None and len(paths) < 2):
         raise UsageError("give SOURCE and at least one TARGET, or --evc/--qemu-model and a TARGET")
+    hosts = _decode_all(paths, kvm, vm_first=named_source is None)  # bad input fails before any note
     selection = _use_qemu(qemu_version, accel, not as_json and bool(qemu_model or qemu_version))
-    hosts = _decode_all(paths, kvm, vm_first=named_source is None)
     policy = Policy(all_bits=all_bits)
     vm = None if named_source else hosts.pop(0)
     origin = source_from_baseline(named_source, policy) if named_source else source_from_host(vm, policy)
@@ -371,12 +369,14 @@ def mask(
         guest_floors(vm.features & mode.features, f"this mask (EVC mode {mode.key})", guest or [], before=vm.features)
         write_text(output, text, force=force)
         return
-    _use_qemu(qemu_version, accel, bool(qemu_model or qemu_version))
     vm, *targets = _decode_all([vm_input, *(target or [])], kvm, vm_first=True)
+    qemu = _use_qemu(qemu_version, accel, say=False)  # said once the mask is made: bad input is one line
     policy = Policy(all_bits=all_bits)
     plan = plan_for_hosts(vm, targets, policy) if target else plan_for_baseline(vm, evc or qemu_model, policy)
     fmt = fmt or (MaskFormat.featmask if any(h.format.startswith("vsphere-") for h in (vm, *targets)) else MaskFormat.qemu)
     text = render(plan, fmt.value, MaskOptions(qemu_base, libvirt_mode, name))  # bad options fail here, before any note
+    if qemu_model or qemu_version:
+        print(f"note: {qemu.message()}", file=sys.stderr)
     if plan.empty:
         print(f"nothing to hide: {plan.target_label} offer every feature the VM sees", file=sys.stderr)
     elif plan.hidden:  # summary first: what the VM loses, by group and family
@@ -407,13 +407,7 @@ app.add_typer(vmotion_app, name="vmotion")
 
 
 def main() -> None:
-    """Console-script entry point."""
-    if sys.argv[1:2] == ["collect"]:  # fast path: Typer's option coercion imports pydantic (~85 ms)
-        from .collect.command import fast_path
+    """Console-script entry point: ``cli_help.run`` (collect's fast path, one-line usage errors)."""
+    from .cli_help import run
 
-        fast_path(sys.argv[2:])  # exits, unless Typer is needed (--help, an unknown option)
-    try:
-        app()
-    finally:
-        with exit_on_error():  # output still buffered (help, exit 1) fails here, not at exit
-            sys.stdout.flush()
+    sys.exit(run(app))

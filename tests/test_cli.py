@@ -100,3 +100,35 @@ def test_wheel_install_finds_its_data_from_another_folder(tmp_path):
                             capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "sse4_2" in json.loads(result.stdout)["features"]
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["decode", "x.txt", "--names", "klingon"], "Invalid value for '--names': 'klingon' is not one of"),
+    (["fleet", "x", "--domains", "0"], "'--domains'"),
+    (["compare", "--bogus"], "No such option: --bogus (see 'cpucompat compare --help')"),
+    (["nosuch"], "No such command 'nosuch'."),
+    (["evc", "show"], "Missing argument 'MODE'. (see 'cpucompat evc show --help')"),
+])
+def test_usage_errors_are_one_line_exit_2(args, expected):
+    """typer/click's own usage errors read like every other bad input: one error line, exit 2."""
+    done = subprocess.run([sys.executable, "-m", "cpucompat", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and expected in lines[0], done.stderr
+
+
+def test_no_arguments_show_the_help():
+    done = subprocess.run([sys.executable, "-m", "cpucompat"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "Usage: cpucompat" in done.stdout + done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("args", [
+    ["compare", "--qemu-model", "Haswell-v4", "/nonexistent/x.txt"],
+    ["mask", "/nonexistent/x.txt", "--qemu-model", "Haswell-v4"],
+    ["mask", FIXTURE, "--qemu-model", "Haswell-v1", "--format", "libvirt", "--libvirt-mode", "bogus"],
+])
+def test_bad_input_gives_no_note_before_its_error(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["error"], result.stderr

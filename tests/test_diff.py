@@ -56,8 +56,10 @@ def test_microcode_update_removing_tsx(tsx_update):
     assert "TSX" in impact["reasons"]["rtm"]
     # QEMU's models with TSX are left (their -noTSX versions and v3+ stay); the highest stays.
     lost_models = impact["no_longer_meets"]["qemu"]
-    assert {"Cascadelake-Server-v1", "Skylake-Server-v1", "Haswell-v1", "Broadwell-v1"} <= set(lost_models)
-    assert not {"Cascadelake-Server-v3", "Skylake-Server-noTSX-IBRS-v1"} & set(lost_models)
+    assert {"Cascadelake-Server-v1", "Cascadelake-Server-v2", "Skylake-Server-v1", "Skylake-Server-v2",
+            "Haswell-v1", "Broadwell-v1"} <= set(lost_models)
+    # the noTSX versions (Skylake-Server-v3 is QEMU's Skylake-Server-noTSX-IBRS) are kept
+    assert not {"Cascadelake-Server-v3", "Skylake-Server-v3", "Haswell-v2", "Broadwell-v2"} & set(lost_models)
     assert impact["highest"]["qemu"]["old"] == impact["highest"]["qemu"]["new"]
     # No EVC mode requires TSX (baselines/evc.json left_out), nor any psABI level: both are kept.
     assert impact["no_longer_meets"]["evc"] == [] and impact["no_longer_meets"]["psabi"] == []
