@@ -92,6 +92,9 @@ def cpu_blockers(vm: dict, target: dict, cache: dict) -> list[Blocker]:
         parts.append("XSAVE components " + ", ".join(missing_xsave))
     for name, (mine, theirs) in verdict.lower.items():
         parts.append(f"{name}: target {theirs} < VM {mine}")
+    if target.get("max_evc_mode"):  # vCenter's own word on what the target can offer
+        parts.append(f"the target offers EVC modes up to {target['max_evc_mode']} (per VM, powered off: "
+                     f"cpucompat mask VM.json --evc {target['max_evc_mode']} --format vmx-evc, or vsphere apply-evc)")
     return [Blocker("cpu", target["name"], "; ".join(parts) or "CPU not compatible")]
 
 
