@@ -49,10 +49,13 @@ def console() -> Console:
 def _make_console() -> Console:
     terminal = sys.stdout.isatty()
     forced = bool(os.environ.get("FORCE_COLOR")) and "NO_COLOR" not in os.environ  # `... | less -R`
+    # rich gives a dumb TERM (CI, chroots) no colour and 80 columns: FORCE_COLOR wins over it
+    dumb = os.environ.get("TERM", "").lower() in ("dumb", "unknown")
     return Console(file=sys.stdout, highlight=False, emoji=False, soft_wrap=False,
                    width=None if terminal else PIPE_WIDTH,
                    no_color="NO_COLOR" in os.environ or None,
-                   force_terminal=True if forced else None if terminal else False)
+                   force_terminal=True if forced else None if terminal else False,
+                   _environ={k: v for k, v in os.environ.items() if k != "TERM"} if forced and dumb else None)
 
 
 def styled(value: object, style: str = "") -> Text:

@@ -181,6 +181,9 @@ def test_colour_only_on_a_terminal():
     forced = subprocess.run([sys.executable, "-m", "cpucompat", *args], cwd=dumps(), capture_output=True,
                             text=True, env={**os.environ, "FORCE_COLOR": "1"}, timeout=120).stdout
     assert COLOUR.search(forced)  # piped into `less -R`
+    dumb = subprocess.run([sys.executable, "-m", "cpucompat", *args], cwd=dumps(), capture_output=True,
+                          text=True, env={**os.environ, "FORCE_COLOR": "1", "TERM": "dumb"}, timeout=120).stdout
+    assert COLOUR.search(dumb)  # FORCE_COLOR wins over a dumb TERM (CI, chroots)
     assert forced.count("\n") == piped.count("\n")  # the same 100-column layout
 
 
