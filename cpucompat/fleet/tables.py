@@ -277,16 +277,17 @@ def read_parquet(path: str) -> Fleet:
     pa, pq = _parquet()
     try:
         source = pq.ParquetFile(path)
-        names = source.schema_arrow.names
+        schema = source.schema_arrow  # a property that converts the whole schema on every access
+        names = schema.names
         if "host" not in names:
             raise InputError(path, "not a cpucompat fleet table: no 'host' column")
         features = [name for name in columns() if name in names]
         constant = _constant_columns(source.metadata, features)
         varying = [name for name in features if name not in constant]
         scalars = [name for name in SCALARS if name in names]
-        wrong = [name for name in features if source.schema_arrow.field(name).type != pa.bool_()]
+        wrong = [name for name in features if schema.field(name).type != pa.bool_()]
         if wrong:
-            raise InputError(path, f"column {wrong[0]}: expected a bool column, got {source.schema_arrow.field(wrong[0]).type}")
+            raise InputError(path, f"column {wrong[0]}: expected a bool column, got {schema.field(wrong[0]).type}")
         table = source.read(columns=["host", *scalars, *varying], use_threads=True)
         frame = table.select(["host", *scalars]).to_pandas(types_mapper=_nullable_types(pa))
         return Fleet(frame["host"].astype("str"), _feature_rows(table, constant, varying),
