@@ -1,7 +1,7 @@
 """Per-VM CPUID masks: one plan (``plan.py``), one renderer module per hypervisor format.
 
 ``FORMATS`` is the registry: format name -> ``renderer(plan, options) -> str``. It is the one
-place to add a mask format (a module here with ``render(plan, options)``, an entry below, a
+place to add a mask format (a module here with ``render(plan, options)``, its name below, a
 paragraph in the README's ``cpucompat mask`` section and ``tests/masks/test_<module>.py``;
 ``tests/masks/test_registry.py`` checks the last two), and the CLI's ``--format`` choices come
 from it. Every output starts with a comment naming what is hidden and which target hosts lack
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
@@ -28,56 +29,17 @@ class MaskOptions:
     name: str = ""  # model / profile name where the format needs one
 
 
-def _vmx(plan, options):
-    from . import vmx
-    return vmx.render(plan, options)
-
-
-def _featmask(plan, options):
-    from . import featmask
-    return featmask.render(plan, options)
-
-
-def _qemu(plan, options):
-    from . import qemu
-    return qemu.render(plan, options)
-
-
-def _libvirt(plan, options):
-    from . import libvirt
-    return libvirt.render(plan, options)
-
-
-def _xen(plan, options):
-    from . import xen
-    return xen.render(plan, options)
-
-
-def _xen_legacy(plan, options):
-    from . import xen_legacy
-    return xen_legacy.render(plan, options)
-
-
-def _proxmox(plan, options):
-    from . import proxmox
-    return proxmox.render(plan, options)
-
-
-def _kubevirt(plan, options):
-    from . import kubevirt
-    return kubevirt.render(plan, options)
+def _lazy(module: str) -> Callable[[MaskPlan, MaskOptions], str]:
+    """The ``render`` of ``masks/<module>.py``, imported on first use (not when the CLI reads the names)."""
+    def render(plan: MaskPlan, options: MaskOptions) -> str:
+        return import_module(f".{module}", __name__).render(plan, options)
+    return render
 
 
 #: Mask format name (as the CLI spells it) -> its renderer. The one place to add a format.
 FORMATS: dict[str, Callable[[MaskPlan, MaskOptions], str]] = {
-    "vmx": _vmx,
-    "featmask": _featmask,
-    "qemu": _qemu,
-    "libvirt": _libvirt,
-    "xen": _xen,
-    "xen-legacy": _xen_legacy,
-    "proxmox": _proxmox,
-    "kubevirt": _kubevirt,
+    name: _lazy(name.replace("-", "_"))  # masks/<name>.py, - as _
+    for name in ("vmx", "featmask", "qemu", "libvirt", "xen", "xen-legacy", "proxmox", "kubevirt")
 }
 
 

@@ -42,3 +42,11 @@ def test_every_format_has_tests(fmt):
 def test_unknown_format_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown mask format"):
         render(None, "bochs")
+
+
+@pytest.mark.parametrize("fmt", list(FORMATS))
+def test_every_format_has_its_renderer_module(fmt):
+    from importlib import import_module
+
+    module = import_module(f"cpucompat.masks.{fmt.replace('-', '_')}")
+    assert callable(module.render), f"cpucompat/masks/{module.__name__}.py has no render(plan, options)"
