@@ -63,12 +63,17 @@ def styled(value: object, style: str = "") -> Text:
     return Text(printable(str(value)), style=STYLES.get(style, style))
 
 
-def say(*parts: object) -> None:
-    """One line from parts: plain values, or ``(value, style)`` pairs."""
+def parts_text(*parts: object) -> Text:
+    """Parts (plain values, or ``(value, style)`` pairs) as one ``Text``."""
     line = Text()
     for part in parts:
         line.append_text(styled(*part) if isinstance(part, tuple) else styled(part))
-    console().print(line)
+    return line
+
+
+def say(*parts: object) -> None:
+    """One line from parts: plain values, or ``(value, style)`` pairs."""
+    console().print(parts_text(*parts))
 
 
 def verdict(ok: bool, word: str | None = None) -> tuple[str, str]:
@@ -137,8 +142,8 @@ NO_NAME_MARK = "*"
 
 
 def counted(count: int, singular: str, plural: str | None = None) -> str:
-    """``1 host``, ``3 hosts``."""
-    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+    """``1 host``, ``3 hosts``, ``1,024 hosts``."""
+    return f"{count:,} {singular if count == 1 else plural or singular + 's'}"
 
 
 @cache
@@ -175,9 +180,10 @@ def group_summary(names: Iterable[str], what: str = "missing") -> list[str]:
     phrases = []
     for group, members in grouped(names).items():
         phrase = counted(len(members), *GROUP_NOUNS[group]) + (f" {what}" if what and not phrases else "")
-        families = [label for label in by_family(members) if label != "other"]
+        labels = list(by_family(members))
+        families = [label for label in labels if label != "other"]
         if families:
-            more = len(families) > SUMMARY_FAMILIES or "other" in by_family(members)
+            more = len(families) > SUMMARY_FAMILIES or "other" in labels
             phrase += f" ({', '.join(families[:SUMMARY_FAMILIES])}{', ...' if more else ''})"
         phrases.append(phrase)
     return phrases

@@ -18,7 +18,7 @@ from ..knowledge.features import feature_table
 from ..fleet.analysis import EXAMPLES, Classes, FleetReport, MinHosts, Without, class_id
 from ..fleet.bits import unpack
 from .baseline import key
-from .console import feature_groups, items, say, two_columns, words
+from .console import counted, feature_groups, items, say, two_columns, words
 from .lines import canonical, folded, folded_table, say_wrapped, section
 from .text import scalar_text
 
@@ -187,7 +187,7 @@ def print_what_ifs(document: dict) -> None:
     if "without" in document:
         result = document["without"]
         gained, removed = len(result["features_gained"]), result["hosts_removed"]
-        section(f"Without {removed:,} host{'s' * (removed != 1)} the baseline gains {gained} feature{'s' * (gained != 1)}:")
+        section(f"Without {counted(removed, 'host')} the baseline gains {counted(gained, 'feature')}:")
         words(result["features_gained"])
         say("  hosts left out:")
         items(result["hosts"], "    ")

@@ -11,15 +11,7 @@ from collections.abc import Sequence
 from rich.table import Column
 from rich.text import Text
 
-from .console import console, heading, say, styled, table
-
-
-def parts_text(*parts: object) -> Text:
-    """``console.say``'s parts (plain values or ``(value, style)`` pairs) as one ``Text``."""
-    line = Text()
-    for part in parts:
-        line.append_text(styled(*part) if isinstance(part, tuple) else styled(part))
-    return line
+from .console import console, heading, parts_text, say, styled, table
 
 
 def say_wrapped(*parts: object, hanging: str = "    ") -> None:

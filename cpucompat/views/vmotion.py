@@ -10,7 +10,7 @@ blocker names are red too.
 from __future__ import annotations
 
 from . import html
-from .console import items, say, styled, verdict
+from .console import counted, items, say, styled, verdict
 from .lines import folded_table, say_wrapped, section
 
 GREEN, RED, GREY, BLUE = "#2e7d32", "#c62828", "#546e7a", "#1565c0"
@@ -35,10 +35,6 @@ def vmotion_document(vms: list[dict], targets: list[dict], moves: list) -> dict:
             "moves": [move_json(m) for m in moves]}
 
 
-def plural(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
 def _cell(move: dict | None) -> tuple[str, str]:
     if move is None:
         return ("(here)", "dim")
@@ -54,11 +50,11 @@ def print_moves(document: dict) -> None:
         say_wrapped(verdict(False, "blocked"), f": {len(blocked)} of {len(moves)} moves; {len(vms)} of "
                     f"{len(document['vms'])} VMs cannot move to every target host")
     elif moves:
-        say_wrapped(verdict(True, "ok"), f": all {len(moves)} moves can go ahead ({plural(len(document['vms']), 'VM')}, "
-                    f"{plural(len(document['hosts']), 'target host')})")
+        say_wrapped(verdict(True, "ok"), f": all {len(moves)} moves can go ahead ({counted(len(document['vms']), 'VM')}, "
+                    f"{counted(len(document['hosts']), 'target host')})")
     else:
-        say_wrapped(verdict(True, "ok"), f": no move to check: the {plural(len(document['vms']), 'VM')} already run on "
-                    f"the {plural(len(document['hosts']), 'target host')}")
+        say_wrapped(verdict(True, "ok"), f": no move to check: the {counted(len(document['vms']), 'VM')} already run on "
+                    f"the {counted(len(document['hosts']), 'target host')}")
     cells = {(m["vm"], m["to"]): m for m in moves}
     rows = [[vm] + [styled(*_cell(cells.get((vm, host)))) for host in document["hosts"]] for vm in document["vms"]]
     folded_table(["VM", *document["hosts"]], rows)

@@ -67,7 +67,9 @@ def collect(
         from .store import write_records
 
         write_records(hosts, vms, output, force)
-        print(f"{len(hosts)} host{'s' * (len(hosts) != 1)}, {len(vms)} VM{'s' * (len(vms) != 1)} written to {output}", file=sys.stderr)
+        from ..views.console import counted
+
+        print(f"{counted(len(hosts), 'host')}, {counted(len(vms), 'VM')} written to {output}", file=sys.stderr)
     else:
         sys.stdout.write(json.dumps({"hosts": hosts, "vms": vms}, indent=1) + "\n")
 
