@@ -19,7 +19,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .cluster import NAMED_KINDS, ClusterBaseline, Policy, cluster_baseline, esxi_view, usable_features
+from .cluster import NAMED_KINDS, ClusterBaseline, Policy, cluster_baseline, judged_features, usable_features
 from .compare import Source, Verdict
 from .decode import Decoded
 from .evc import EvcCheck, likely_causes, next_mode_up
@@ -154,12 +154,11 @@ def _named_offer(wanted: baselines.Baseline, target: Decoded, policy: Policy) ->
 
 def _view(kind: str, hosts: Sequence[Decoded], policy: Policy) -> frozenset[str]:
     """What hosts offer together, as a kind of named baseline is judged: EVC modes on the ESXi
-    view of the plain intersection, QEMU models and psABI levels on the usable features."""
+    view of the plain intersection, QEMU models and psABI levels on the usable features
+    (``cluster.judged_features``, as ``cluster_baseline`` names them)."""
     common = frozenset.intersection(*(h.features for h in hosts))
-    if kind == "evc":
-        return esxi_view(common)
-    seen = frozenset.union(*(h.features for h in hosts))
-    return usable_features(common, policy, seen) | policy.never_blocking()
+    usable = common if kind == "evc" else usable_features(common, policy, frozenset.union(*(h.features for h in hosts)))
+    return judged_features(kind, usable, common, policy)
 
 
 def _highest(kind: str, hosts: Sequence[Decoded], policy: Policy, vendor: str | None) -> baselines.Baseline | None:

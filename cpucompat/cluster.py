@@ -160,6 +160,13 @@ def evc_mode(raw: frozenset[str], vendor: str | None) -> baselines.Baseline | No
     return baselines.highest_satisfied(esxi_view(raw), vendor, "evc")
 
 
+def judged_features(kind: str, features: frozenset[str], raw: frozenset[str], policy: Policy) -> frozenset[str]:
+    """What a named baseline of ``kind`` is judged on: EVC modes on the ESXi view of ``raw`` (the
+    plain common features), QEMU models and psABI levels on the guest-visible ``features`` plus
+    what never blocks."""
+    return esxi_view(raw) if kind == "evc" else features | policy.never_blocking()
+
+
 def name_baseline(features: frozenset[str], vendor: str | None, raw: frozenset[str],
                   policy: Policy = Policy()) -> dict[str, baselines.Baseline | None]:
     """The highest named baseline of each kind that the hosts satisfy.
@@ -170,9 +177,8 @@ def name_baseline(features: frozenset[str], vendor: str | None, raw: frozenset[s
     for, unless ``policy.all_bits``); EVC modes by ``evc_mode`` on ``raw``, the plain intersection
     of the hosts' features.
     """
-    present = features | policy.never_blocking()
-    result = {kind: baselines.highest_satisfied(present, vendor, kind) for kind in NAMED_KINDS}
-    result["evc"] = evc_mode(raw, vendor)
+    result = {kind: baselines.highest_satisfied(judged_features(kind, features, raw, policy), vendor, kind)
+              for kind in NAMED_KINDS}
     if policy.cross_vendor and vendor is None:
         result.update(evc=None, qemu=None)
     return result

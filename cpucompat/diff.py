@@ -24,7 +24,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .cluster import NAMED_KINDS, Policy, esxi_view, usable_features
+from .cluster import NAMED_KINDS, Policy, judged_features, usable_features
 from .decode import Decoded, decode
 from .dump import Dump
 from .errors import InputError, UsageError
@@ -129,10 +129,7 @@ def satisfied(host: Decoded, kind: str, policy: Policy = Policy()) -> list[basel
     """Every named baseline of ``kind`` the host meets, judged as ``baseline`` names them: EVC
     modes on the ESXi view of the raw features, psABI levels and QEMU models on the
     guest-visible ones (plus what KVM emulates)."""
-    if kind == "evc":
-        present = esxi_view(host.features)
-    else:
-        present = usable_features(host.features, policy) | policy.never_blocking()
+    present = judged_features(kind, usable_features(host.features, policy), host.features, policy)
     return [b for b in baselines.load_baselines(kind) if b.fits_vendor(host.vendor) and baselines.satisfies(present, b)]
 
 
