@@ -24,7 +24,7 @@ from .compare import Source, Verdict
 from .decode import Decoded
 from .evc import EvcCheck, likely_causes, next_mode_up
 from .knowledge import baselines
-from .knowledge.remedies import remedies
+from .knowledge.remedies import microcode_updates, remedies
 
 #: How a kind of named baseline is called in a sentence.
 KIND_LABELS = {"evc": "EVC mode", "qemu": "QEMU model", "psabi": "psABI level"}
@@ -83,12 +83,9 @@ def repairs(host: Decoded, missing: Sequence[str]) -> list[Step]:
             steps.append(Step("bios", f"{remedy.action} on {host.name}: {alone} {feature_list(hidden)}",
                               hosts=(host.name,), features=tuple(hidden)))
             explained |= set(hidden)
-    for remedy in remedies().values():
-        wanted = set(remedy.features.split())
-        lost = sorted((wanted & set(missing)) - explained)
-        if wanted and lost and remedy.vendor in ("", host.vendor):
-            steps.append(Step("microcode", f"{remedy.action} on {host.name}: it lacks {feature_list(lost)}",
-                              hosts=(host.name,), features=tuple(lost)))
+    for cause, lost in microcode_updates(set(missing) - explained, host.vendor).items():
+        steps.append(Step("microcode", f"{remedies()[cause].action} on {host.name}: it lacks {feature_list(lost)}",
+                          hosts=(host.name,), features=tuple(lost)))
     return steps
 
 

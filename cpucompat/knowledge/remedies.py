@@ -8,6 +8,7 @@ by ``tables`` (``tables.clear_caches`` forgets them)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 from .tables import table
@@ -36,6 +37,18 @@ def action(cause: str) -> str:
     """The change that undoes a cause (a BIOS finding id or a microcode row), else the cause itself."""
     remedy = remedies().get(cause)
     return remedy.action if remedy else cause
+
+
+def microcode_updates(lacking: Iterable[str], vendor: str | None) -> dict[str, list[str]]:
+    """The microcode updates (rows with ``features``) for ``vendor`` that add some of ``lacking``:
+    cause -> those features, in the file's order."""
+    lacking = set(lacking)
+    found = {}
+    for cause, remedy in remedies().items():
+        hit = sorted(set(remedy.features.split()) & lacking)
+        if hit and remedy.vendor in ("", vendor):
+            found[cause] = hit
+    return found
 
 
 def loss_reasons() -> dict[str, str]:

@@ -27,7 +27,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ..knowledge.remedies import action, remedies
+from ..knowledge.remedies import action, microcode_updates
 from ..cluster import Policy, esxi_view, usable_features
 from ..evc import next_mode_up
 from .. import guests
@@ -192,16 +192,6 @@ def weakest_links(report: FleetReport, raw: dom.RawClasses, summary: dict, polic
     return result
 
 
-def microcode(lacking: set[str], vendor: str) -> dict[str, list[str]]:
-    """The microcode updates (``data/remedies.csv``, ``knowledge.remedies``) that add lacking features."""
-    found = {}
-    for cause, remedy in remedies().items():
-        hit = sorted(set(remedy.features.split()) & lacking)
-        if hit and remedy.vendor in ("", vendor):
-            found[cause] = hit
-    return found
-
-
 def same_cpu(raw: dom.RawClasses, classes: list[dict], vocabulary: str) -> list[dict]:
     """CPUID classes lacking features that hosts with the same vendor and CPU signature have, and
     the BIOS settings and microcode updates that explain them (the rest: nothing in cpucompat's data does)."""
@@ -219,7 +209,7 @@ def same_cpu(raw: dom.RawClasses, classes: list[dict], vocabulary: str) -> list[
             if not lacking:
                 continue
             causes = dom.bios_causes(lacking)
-            updates = microcode(set(lacking) - {n for hidden in causes.values() for n in hidden}, vendor)
+            updates = microcode_updates(set(lacking) - {n for hidden in causes.values() for n in hidden}, vendor)
             explained = {n for hidden in [*causes.values(), *updates.values()] for n in hidden}
             out.append({"class": classes[i]["name"], "hosts": int(raw.counts[i]), "vendor": vendor, "signature": signature,
                         "lacking": spell(lacking, vocabulary),
